@@ -148,6 +148,20 @@ def series_hu(img: sitk.Image, geometry: SeriesGeometry,
     return out
 
 
+def warn_missing_images(folder: str, reader: sitk.ImageFileReader,
+                        count: int) -> None:
+    """Warn where a series' first file announces more images
+    (ImagesInAcquisition (0020,1002)) than the folder holds: the others
+    may lie in another folder, and only these are read."""
+    announced = int_tag(reader, '0020|1002', 0)
+    if announced > count:
+        print_log(
+            f'{folder}: ImagesInAcquisition (0020,1002) announces '
+            f'{announced} images, {count} of this series are here: the '
+            'others may lie in another folder (read without them)',
+            logger='current', level=logging.WARNING)
+
+
 def _not_a_volume(files: Sequence[str]) -> str:
     """Why a series is no CT volume ('' where it may be one)."""
     try:

@@ -38,10 +38,12 @@ from .checks.nifti import (NIFTI_SUFFIXES, check_nifti_finite,
                            check_nifti_header, check_nifti_length,
                            read_nifti_header)
 from .checks.nifti_geometry import nifti_geometry
-from .checks.nrrd import check_nrrd_length, is_nrrd, nrrd_data_files
+from .checks.nrrd import (check_nrrd_length, is_nrrd, nrrd_data_files,
+                          warn_no_space)
 from .ct_volume import CTVolume
 from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
-                            file_hu, read_enhanced, series_hu)
+                            file_hu, read_enhanced, series_hu,
+                            warn_missing_images)
 from .scan_switches import ScanChecks
 
 PathLike = Union[str, os.PathLike]
@@ -166,8 +168,11 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         return img, dict(meta, num_files=1, first_file=files[0])
     geometry = check_series_slices(folder, files,
                                    checks.resample_nonuniform)
+    count = len(files)
     files = geometry.files
-    modality = dicom_tag(read_header(files[0]), _DICOM_MODALITY)
+    header = read_header(files[0])
+    modality = dicom_tag(header, _DICOM_MODALITY)
+    warn_missing_images(folder, header, count)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     if geometry.rescale_varies:
@@ -290,6 +295,7 @@ def _read_file(path: str, checks: ScanChecks, fill: float = -1024.):
         check_metaimage_length(path, reader, mhd_files)
     elif nrrd_files is not None:
         check_nrrd_length(path, reader, nrrd_files)
+        warn_no_space(path)
     _check_spacing(path, reader.GetSpacing(), True)
     try:
         with quiet():

@@ -329,10 +329,20 @@ def _unpickle(filename: str, map_location: Optional[str]) -> Any:
     except MemoryError:
         raise
     except Exception as err:  # zip / storage / EOF errors of torch.load
+        newer = str(err).find(_NEWER_TORCH)
+        if newer >= 0:  # torch's whole message: the versions and the fix
+            raise CorruptCheckpointError(
+                f'{filename}: written by a newer PyTorch than this one '
+                f'({torch.__version__}): {str(err)[newer:].strip()}'
+            ) from err
         raise CorruptCheckpointError(
             f'{filename}: truncated, corrupt or not a PyTorch checkpoint '
             f'({_describe(filename)}): {type(err).__name__}: '
             f'{_short(err)}') from err
+
+
+#: How torch.load begins to say the file's format is newer than its own.
+_NEWER_TORCH = 'Attempted to read a PyTorch file with version'
 
 
 def _unknown_global(filename: str, err: pickle.UnpicklingError) -> str:

@@ -232,3 +232,27 @@ def test_dicom_folder_with_several_series(tmp_path):
     write_dicom_series(mr, '1.2.826.0.1.3680043.2.1125.33', modality='MR')
     with pytest.raises(ValueError, match="'MR', not CT"):
         load_ct_volume(mr)
+
+
+def test_nrrd_without_space_warned(tmp_path, log_messages):
+    """A NRRD with spacings but no space: read as ITK assumes, with one
+    warning line; with its space, quietly at its origin."""
+    hu = np.random.default_rng(0).integers(-1024, 1000, (6, 5, 4))
+    common = ('NRRD0004\ntype: short\ndimension: 3\nsizes: 4 5 6\n'
+              'encoding: raw\nendian: little\n')
+    heads = {'plain': 'spacings: 0.8 0.9 2.5\n',
+             'space': 'space: left-posterior-superior\nspace directions: '
+                      '(0.8,0,0) (0,0.9,0) (0,0,2.5)\nspace origin: '
+                      '(1,2,3)\n'}
+    for name, head in heads.items():
+        path = tmp_path / f'{name}.nrrd'
+        path.write_bytes((common + head + '\n').encode() +
+                         hu.astype('<i2').tobytes())
+        log_messages.clear()
+        vol = load_ct_volume(path)
+        np.testing.assert_array_equal(vol.array, hu)
+        said = [m for m in log_messages if "without a 'space' field" in m]
+        assert len(said) == int(name == 'plain'), said
+        assert vol.spacing_zyx == pytest.approx((2.5, 0.9, 0.8))
+        assert vol.origin_xyz == ((0., 0., 0.) if name == 'plain' else
+                                  (1., 2., 3.))

@@ -105,7 +105,7 @@ def test_slice_without_geometry_tag_refused(stored, tmp_path):
 
 
 # -------------------------------------------------------------- duplicates
-def test_duplicate_slices(stored, tmp_path):
+def test_duplicate_slices(stored, tmp_path, log_messages):
     rng = np.random.default_rng(4)
     planes = ref.stack_planes(N)
     for v in range(3):
@@ -114,9 +114,12 @@ def test_duplicate_slices(stored, tmp_path):
         paths = ref.write_series(folder, stored, planes)
         copy = ref.write_slice(osp.join(folder, 'COPY'), stored[k],
                                planes[k], ref.UID_ROOT + '2', 100 + k)
-        # one slice stored twice: the reading is unambiguous
+        # one slice stored twice: the reading is unambiguous, and said
+        log_messages.clear()
         vol = _matches(paths)
         assert vol.shape_zyx[0] == N
+        said = [m for m in log_messages if 'stored twice' in m]
+        assert len(said) == 1 and 'COPY' in said[0], said
         other = stored[k].copy()
         other[10:20, 10:20] += 1 + v
         ref.write_slice(copy, other, planes[k], ref.UID_ROOT + '2', 100 + k)

@@ -284,3 +284,21 @@ def test_values_below_air_in_the_field_refused(stored, tmp_path):
                PixelRepresentation=1, BitsStored=12, HighBit=11)
     checks.refused(path, path, 'frame 1', 'below -2048 HU')
     load_ct_volume(folder, scan_checks=dict(force_ct=True))
+
+
+# ------------------------------------------------ images announced, absent
+def test_announced_images_missing_warned(stored, tmp_path,
+                                         log_messages):
+    """Half a series (its files announce twice as many images): read as
+    the reference, with one line naming both counts; a whole one quietly."""
+    for announced, said in ((N, False), (2 * N, True)):
+        folder = str(tmp_path / str(announced))
+        paths = ref.write_series(folder, stored, ref.stack_planes(N),
+                                 extra=dict(ImagesInAcquisition=announced))
+        log_messages.clear()
+        checks.matches(paths)
+        lines = [m for m in log_messages if 'ImagesInAcquisition' in m]
+        assert len(lines) == int(said), lines
+        if said:
+            assert f'announces {2 * N} images, {N} of this series' in \
+                lines[0], lines

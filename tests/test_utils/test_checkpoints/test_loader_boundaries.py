@@ -20,6 +20,7 @@ import os
 import pickle
 import sys
 import types
+import zipfile
 
 import numpy as np
 import pytest
@@ -168,6 +169,30 @@ def test_unreadable_files_messages(tmp_path, untrusted):
     assert str(err.value).startswith(
         f'{half}: truncated, corrupt or not a PyTorch checkpoint '
         f'({len(data) - 30} bytes, ')
+
+
+def test_checkpoint_from_a_newer_torch_says_so(tmp_path, untrusted):
+    """A format version above this torch's: its message whole (the
+    versions and the fix), not 'truncated, corrupt'."""
+    good = tmp_path / 'good.pth'
+    torch.save(dict(state_dict={'w': torch.zeros(4)}), str(good))
+    newer = tmp_path / 'newer.pth'
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(newer, 'w') as out:
+        for info in zin.infolist():
+            data = zin.read(info)
+            out.writestr(info, b'99\n' if info.filename.endswith(
+                '/version') else data)
+    with pytest.raises(CorruptCheckpointError) as err:
+        load_local_checkpoint(str(newer))
+    msg = str(err.value)
+    assert msg.startswith(f'{newer}: written by a newer PyTorch than this '
+                          f'one ({torch.__version__}): Attempted to read a '
+                          'PyTorch file with version 99'), msg
+    with pytest.raises(RuntimeError) as said:  # torch's own words
+        torch.load(str(newer), weights_only=True)
+    torch_says = str(said.value)
+    assert msg.endswith(torch_says[torch_says.find('Attempted'):].strip())
+    assert 'corrupt' not in msg, msg
 
 
 def test_unpickling_error_without_a_global(tmp_path, monkeypatch,

@@ -9,10 +9,11 @@ projected on the slice normal and the steps are checked
 (:func:`check_stack`, also for the frames of an enhanced image): a
 position off the normal through the first slice (gantry tilt) and two
 slices at one position with different HU are refused naming the files (one
-slice stored twice is read once); gaps over 1.5x the median step and other
-uneven steps are refused, or, only when asked, interpolated onto a uniform
-grid (:func:`resample_slices_uniform`).
+slice stored twice is read once, with one warning line); gaps over 1.5x
+the median step and other uneven steps are refused, or, only when asked,
+interpolated onto a uniform grid (:func:`resample_slices_uniform`).
 """
+import logging
 import os
 import os.path as osp
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
+from mmengine.logging import print_log
 
 from .dicom_values import slice_hu
 from .files import dicom_pixel_data_bytes, truncated
@@ -477,7 +479,7 @@ def check_stack(source: str,
             'slices do not form a rectilinear volume and would be shifted '
             'in-plane; resample the series onto a regular grid first (e.g. '
             'dcm2niix, which corrects gantry tilt)')
-    keep = [int(order[0])]
+    keep, dropped = [int(order[0])], []
     for i in order[1:]:
         j = keep[-1]
         if positions[i] - positions[j] >= DUPLICATE_TOL_MM:
@@ -489,6 +491,14 @@ def check_stack(source: str,
                 f'ImagePositionPatient (0020,0032) {_show(ipp[i])}) but with '
                 'different pixels (two acquisitions or reconstructions in '
                 'one series?); keep only one of them')
+        else:
+            dropped.append(f'{osp.basename(names[i])} (= '
+                           f'{osp.basename(names[j])})')
+    if dropped:
+        print_log(f'{source}: {len(dropped)} slice(s) stored twice, read '
+                  'once (same position and pixels): ' +
+                  ', '.join(dropped[:10]), logger='current',
+                  level=logging.WARNING)
     order = np.asarray(keep)
     positions = positions[order]
     rescale = np.array([headers[i].rescale or (1., 0.) for i in order],

@@ -1,11 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Checks of a NRRD (``.nrrd``, a detached ``.nhdr``) before ITK reads it:
 its ``data file`` must lie in the header's folder and exist, and raw voxel
-data must be as long as ``sizes`` x ``type``."""
+data must be as long as ``sizes`` x ``type``. A header without a ``space``
+(only ``spacings``) places nothing in the patient: read with a warning."""
+import logging
 import os.path as osp
 from typing import Dict, List, Tuple
 
 import SimpleITK as sitk
+from mmengine.logging import print_log
 
 from mmlesion.utils.input_files import check_regular_file
 
@@ -134,3 +137,16 @@ def check_nrrd_length(path: str, reader: sitk.ImageFileReader,
     if have > want and skip >= 0:  # byte skip -1: the data ends the file
         raise size_mismatch(name, have, want, f'{announced} in {path}',
                             'voxel data')
+
+
+def warn_no_space(path: str) -> None:
+    """Warn where a NRRD header has no ``space`` field: its axes have no
+    direction or origin in the patient, which ITK assumes (LPS axes, the
+    origin at 0)."""
+    fields, _, _ = _nrrd_header(path)
+    if 'space' not in fields and 'space dimension' not in fields:
+        print_log(f"{path}: NRRD header without a 'space' field: its axes "
+                  'have no orientation or origin in the patient; read as '
+                  'ITK assumes (LPS axes, origin 0). Add space, space '
+                  'directions and space origin for world coordinates',
+                  logger='current', level=logging.WARNING)
