@@ -142,8 +142,9 @@ def dicom_text(dicom: Optional[Mapping[str, Any]]) -> str:
             ``sr``, ``seg``, ``seg_findings``, ``seg_reason``).
 
     Returns:
-        str: e.g. ``SR findings_sr.dcm written; no SEG: the model predicts
-        no lesion masks ...``; empty without a record.
+        str: e.g. ``SR findings_sr.dcm written; SEG findings_seg.dcm with
+        the masks of 12 findings`` or ``...; no SEG: the model predicts no lesion
+        masks ...``; empty without a record.
     """
     if not dicom:
         return ''
@@ -152,8 +153,9 @@ def dicom_text(dicom: Optional[Mapping[str, Any]]) -> str:
                 + shown_name(dicom.get('reason') or 'unknown reason'))
     text = f"SR {dicom['sr']} written"
     if dicom.get('seg'):
-        return (text + f"; SEG {dicom['seg']} of findings "
-                + ', '.join(str(i) for i in dicom.get('seg_findings', ())))
+        count = len(dicom.get('seg_findings', ()))
+        return text + f"; SEG {dicom['seg']} with the masks of {count} " \
+            'findings'
     return text + '; no SEG: ' + shown_name(dicom.get('seg_reason')
                                             or 'unknown reason')
 

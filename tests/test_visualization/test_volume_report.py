@@ -84,7 +84,8 @@ def test_the_report_says_whether_dicom_sr_and_seg_were_written(tmp_path):
     cases = [
         (DicomStatus(True, sr='findings_sr.dcm', seg='findings_seg.dcm',
                      seg_findings=[1, 3]),
-         'SR findings_sr.dcm written; SEG findings_seg.dcm of findings 1, 3',
+         'SR findings_sr.dcm written; SEG findings_seg.dcm with the masks of '
+         '2 findings',
          None),
         (DicomStatus(True, sr='findings_sr.dcm', seg_reason=NO_MASKS),
          f'SR findings_sr.dcm written; no SEG: {NO_MASKS}',
