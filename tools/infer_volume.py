@@ -287,6 +287,10 @@ def main(argv=None) -> int:
             CorruptCheckpointError, DicomServerError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:  # Ctrl-C; a sharded run's jobs ended
+        print(f'interrupted: {err}' if str(err) else 'interrupted',
+              file=sys.stderr)
+        return 130
     except OSError as err:  # a full disk while the results are written
         refused = refused_output_line(err, args)
         if refused is None:

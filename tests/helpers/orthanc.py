@@ -149,6 +149,17 @@ class OrthancServer:
         reply.raise_for_status()
         return reply.json()
 
+    def delete_series(self, series_uid: str) -> None:
+        """Delete a series (its study too, once empty), as a user of the
+        archive would (Orthanc's ``DELETE /series/{id}``)."""
+        import requests
+        for sid in self.get('/series'):
+            if self.get(f'/series/{sid}')['MainDicomTags'][
+                    'SeriesInstanceUID'] == series_uid:
+                requests.delete(f'{self.url}/series/{sid}',
+                                auth=(USER, PASSWORD),
+                                timeout=10).raise_for_status()
+
     def upload(self, files: List[Path]) -> None:
         """Store DICOM files (Orthanc's ``POST /instances``)."""
         import requests

@@ -16,7 +16,7 @@ from mmengine.logging import MMLogger
 
 from mmlesion.utils.writing.atomic import remove_stale_temporaries
 
-from .batch import run_batch_inference, write_csv
+from .batch import read_csv_rows, run_batch_inference, write_csv
 from .dicomweb_source import DicomWebSettings
 from .dimse_source import DimseSettings
 from .server_source import (DicomServerError, FoundSeries, SeriesRef,
@@ -128,8 +128,9 @@ def run_server_inference(config: Union[str, Config],
     with OutDirLock(out):
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(str(series_dir), 'series-')
+        before = read_csv_rows(summary, 'series_uid')
         for ref in found.to_run:
-            row = ServerRow(ref.study_uid, ref.series_uid)
+            row = _row_before(ref, before.get(ref.series_uid), out)
             rows.append(row)
             try:
                 folder = retrieve_series(transport, ref, series_dir)
@@ -150,6 +151,21 @@ def run_server_inference(config: Union[str, Config],
             write_server_summary(rows, summary)
     write_server_summary(rows, summary)
     return rows
+
+
+def _row_before(ref: SeriesRef, before: Optional[dict],
+                out: Path) -> ServerRow:
+    """The row of a series: ``done`` with its findings where
+    ``server.csv`` said so and its results are still there (a count of
+    the done series never drops while it runs again: a retry), its SR and
+    SEG said once asked again; else a new row."""
+    row = ServerRow(ref.study_uid, ref.series_uid)
+    if before and before.get('status') == 'done' and output_paths(
+            out / ref.series_uid).json.is_file():
+        row.status = 'done'
+        row.findings = int(before['findings']) if before.get(
+            'findings') else None
+    return row
 
 
 def _finish_row(transport: SeriesTransport, ref: SeriesRef, row: ServerRow,

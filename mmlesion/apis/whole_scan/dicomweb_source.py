@@ -227,19 +227,35 @@ class DicomWebTransport(SeriesTransport):
                        what: str) -> bool:
         """QIDO-RS; a series the server does not know is an empty answer,
         or HTTP 404 on some servers."""
+        return any(sop_uid in _value(item, 'SOPInstanceUID')
+                   for item in self._search(
+                       self.client.search_for_instances, what,
+                       study_instance_uid=study_uid,
+                       series_instance_uid=series_uid,
+                       search_filters={'SOPInstanceUID': sop_uid}))
+
+    def holds_series(self, study_uid: str, series_uid: str,
+                     what: str) -> bool:
+        """QIDO-RS, as :meth:`holds_instance`."""
+        return any(series_uid in _value(item, 'SeriesInstanceUID')
+                   for item in self._search(
+                       self.client.search_for_series, what,
+                       study_instance_uid=study_uid,
+                       search_filters={'SeriesInstanceUID': series_uid}))
+
+    def _search(self, search: Callable[..., List[dict]], what: str,
+                **kwargs) -> List[dict]:
+        """A QIDO-RS search's answer; HTTP 404 (a study or series the
+        server does not know, on some servers) is an empty one."""
         import requests
         try:
-            found = self.client.search_for_instances(
-                study_instance_uid=study_uid, series_instance_uid=series_uid,
-                search_filters={'SOPInstanceUID': sop_uid})
+            return search(**kwargs)
         except requests.HTTPError as err:
             if err.response is not None and err.response.status_code == 404:
-                return False
+                return []
             self._raise(err, f'QIDO-RS {what}')
         except Exception as err:  # noqa: BLE001 (named by server_error)
             self._raise(err, f'QIDO-RS {what}')
-        return any(sop_uid in _value(item, 'SOPInstanceUID')
-                   for item in found)
 
     def store(self, ds: Any, what: str) -> None:
         try:

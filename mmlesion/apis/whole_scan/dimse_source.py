@@ -359,6 +359,12 @@ class DimseTransport(SeriesTransport):
                           SeriesInstanceUID=series_uid,
                           SOPInstanceUID=sop_uid), [], what))
 
+    def holds_series(self, study_uid: str, series_uid: str,
+                     what: str) -> bool:
+        return bool(self._find(
+            'SERIES', dict(StudyInstanceUID=study_uid,
+                           SeriesInstanceUID=series_uid), [], what))
+
     def store(self, ds: Any, what: str) -> None:
         what = f'C-STORE {what}'
         syntax = str(ds.file_meta.TransferSyntaxUID)

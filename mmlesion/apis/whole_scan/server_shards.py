@@ -7,7 +7,7 @@ each job retrieves, runs and stores back its share
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Set, Tuple
 
 from .batch import read_csv_rows
 from .dicomweb_batch import (SERVER_SUMMARY, ServerRow,
@@ -17,6 +17,7 @@ from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
 from .scan_list import NamedScan
 from .server_source import FoundSeries, find_series
 from .shard_summary import ShardedRow, shard_folder
+from .store_back import ON_SERVER, STORED
 from .shards import ShardedRun, ShardWork, run_sharded_inference
 
 
@@ -39,6 +40,9 @@ class SeriesWork(ShardWork):
         self.refs = {r.series_uid: r for r in found.to_run}
         self.skipped = skipped_rows(found)
         self._tables: Dict[Path, Tuple[int, Dict[str, dict]]] = {}
+        #: (series UID, 'sr' or 'seg') a round of this run stored (a retry
+        #: finds them on the server, and its table says so).
+        self._stored: Set[Tuple[str, str]] = set()
 
     def __getstate__(self) -> dict:
         """Pickled (a Slurm job) without the DICOMweb password."""
@@ -51,7 +55,7 @@ class SeriesWork(ShardWork):
         part = super().only(folders)
         part.refs = {k: self.refs[k] for k in folders}
         part.skipped = []
-        part._tables = {}
+        part._tables, part._stored = {}, set()
         return part
 
     def run(self, job) -> int:
@@ -99,6 +103,23 @@ class SeriesWork(ShardWork):
     def output_names(self) -> Tuple[str, ...]:
         return (SERVER_SUMMARY, )
 
+    def round_ended(self, folders: Sequence[Path]) -> None:
+        """Remember what the round's jobs stored (their shards' tables,
+        each series' SR and SEG asked again by this round)."""
+        for shard in folders:
+            for uid, rec in self._table(shard).items():
+                self._stored.update((uid, kind) for kind in ('sr', 'seg')
+                                    if rec.get(kind) == STORED)
+
+    def _store_status(self, row: ShardedRow, rec: dict, kind: str) -> str:
+        """What became of a series' SR or SEG in this run: ``stored`` by
+        one of its rounds, else ``on the server already`` (found there, or
+        stored by an earlier run: the table of a shard that did not run),
+        else ``''``."""
+        if (row.folder, kind) in self._stored:
+            return STORED
+        return ON_SERVER if rec.get(kind) in (STORED, ON_SERVER) else ''
+
     def write_outputs(self, rows: Sequence[ShardedRow], out: Path) -> None:
         """``OUT/server.csv``: the skipped series, then each series run
         (what its shard stored)."""
@@ -109,8 +130,8 @@ class SeriesWork(ShardWork):
                 row.folder, {})
             merged.append(ServerRow(
                 ref.study_uid, ref.series_uid, row.status, row.findings,
-                sr=rec.get('sr', ''), seg=rec.get('seg', ''),
-                reason=row.error))
+                sr=self._store_status(row, rec, 'sr'),
+                seg=self._store_status(row, rec, 'seg'), reason=row.error))
         write_server_summary(merged, out / SERVER_SUMMARY)
 
 

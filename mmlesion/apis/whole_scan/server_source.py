@@ -195,6 +195,12 @@ class SeriesTransport(abc.ABC):
         errors)."""
 
     @abc.abstractmethod
+    def holds_series(self, study_uid: str, series_uid: str,
+                     what: str) -> bool:
+        """Whether the server holds the series (``what`` names the
+        question in errors)."""
+
+    @abc.abstractmethod
     def store(self, ds: Any, what: str) -> None:
         """Store a data set into its study (``what`` names it in
         errors)."""

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
@@ -22,7 +23,7 @@ from mmengine.config import Config
 from mmlesion.utils.distributed.forked_call import fork_available
 from mmlesion.utils.distributed.guard import exit_with_parent
 from mmlesion.utils.tool_defaults import tool_defaults
-from mmlesion.utils.writing.atomic import (atomic_write_json,
+from mmlesion.utils.writing.atomic import (OutputDirError, atomic_write_json,
                                            remove_stale_temporaries_of)
 
 from .batch import SUMMARY_NAME, read_csv_rows, run_batch_inference
@@ -135,6 +136,10 @@ class ShardWork:
     def output_names(self) -> Tuple[str, ...]:
         """The files :meth:`write_outputs` writes into ``OUT``."""
         return ()
+
+    def round_ended(self, folders: Sequence[Path]) -> None:
+        """What the work keeps of a round once its jobs ended (``folders``:
+        their shards'), before a retry rewrites them (nothing here)."""
 
     def write_outputs(self, rows: Sequence[ShardedRow], out: Path) -> None:
         """What the work adds to the merged tables (nothing here)."""
@@ -251,8 +256,14 @@ class _LocalJob:
 
     def ending(self) -> str:
         self.process.join()
+        why = _last_error(self.log)
         return (f'job process {self.id} ended (exit code '
-                f'{self.process.exitcode}; log: {self.log})')
+                f'{self.process.exitcode}{": " + why if why else ""}; log: '
+                f'{self.log})')
+
+    def wait(self, seconds: float) -> None:
+        """Wait for the process to end (``seconds`` at most)."""
+        self.process.join(seconds)
 
     def kill(self) -> None:
         """SIGKILL to the job's process group, as ``scancel`` does."""
@@ -278,10 +289,34 @@ def _run_logged(job: ShardJob, log: str) -> None:
     code = 1
     try:
         code = int(job() > 0)
+    except BaseException as err:  # noqa: BLE001 (the log says why)
+        why = '' if isinstance(err, OutputDirError) else \
+            traceback.format_exc()  # a lock or a full disk: its line only
+        line = str(err).replace('\n', ' ') or type(err).__name__
+        sys.stderr.flush()
+        os.write(2, f'{why}{ERROR_PREFIX}{line}\n'.encode())
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+#: How a local job's log says why it ended early (its last such line).
+ERROR_PREFIX = 'error: '
+
+
+def _last_error(log: Path) -> str:
+    """The last ``error:`` line of a job's log (its end), ``''`` if
+    none."""
+    try:
+        with open(log, 'rb') as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            tail = f.read().decode('utf-8', 'replace')
+    except OSError:
+        return ''
+    lines = [line for line in tail.splitlines()
+             if line.startswith(ERROR_PREFIX)]
+    return lines[-1][len(ERROR_PREFIX):] if lines else ''
 
 
 def _end_group(*_) -> None:
@@ -313,6 +348,9 @@ class _SlurmJob:
     def kill(self) -> None:
         subprocess.run(['scancel', self.id],
                        capture_output=True, timeout=30)
+
+    def wait(self, seconds: float) -> None:
+        """Slurm ends a cancelled job itself: no wait here."""
 
 
 def _launch(jobs: Dict[int, ShardJob], settings: ShardSettings,
@@ -425,6 +463,42 @@ def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
     running = _launch(jobs, settings, out)
     log(f'{len(running)} job(s) started ({settings.launcher}): '
         + ', '.join(f'{shard_folder(k)} {j.id}' for k, j in running.items()))
+    try:
+        _wait(run, work, attempt, rows, running)
+    except KeyboardInterrupt:
+        raise ShardsInterrupted(_end_jobs(running)) from None
+    work.round_ended([out / shard_folder(k) for k in running])
+    _record_numbers(rows, out)
+    for k, job in running.items():
+        ending = job.ending()
+        for row in todo:
+            if row.shard == k and not finished(work, out, row):
+                row.error = ending  # unless the shard says more
+                row.status = 'failed'
+
+
+class ShardsInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) while the jobs ran: they were ended; the message
+    says which, in one line."""
+
+
+def _end_jobs(running: Dict[int, Any], grace_s: float = 10.) -> str:
+    """Kill every job (and what it forked: its process group, or
+    ``scancel``), wait for them; the line that says so."""
+    for job in running.values():
+        job.kill()
+    for job in running.values():
+        job.wait(grace_s)
+    return (f'{len(running)} job(s) ended (' + ', '.join(
+        f'{shard_folder(k)} {j.id}' for k, j in running.items()) + '); '
+        '--out-dir keeps the finished scans: run the same command again to '
+        'go on')
+
+
+def _wait(run: ShardedRun, work: ShardWork, attempt: int,
+          rows: List[ShardedRow], running: Dict[int, Any]) -> None:
+    """Wait for the jobs, logging the finished items as they grow."""
+    out, settings, log = Path(run.out_dir), run.shards, run.log
     last = None
     while True:
         ended = all(job.done() for job in running.values())
@@ -443,13 +517,6 @@ def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
         if ended:
             break
         time.sleep(settings.poll_seconds)
-    _record_numbers(rows, out)
-    for k, job in running.items():
-        ending = job.ending()
-        for row in todo:
-            if row.shard == k and not finished(work, out, row):
-                row.error = ending  # unless the shard says more
-                row.status = 'failed'
 
 
 def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:

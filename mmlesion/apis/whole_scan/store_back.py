@@ -3,7 +3,9 @@
 (docs/dicom_server.md), never twice: the same results of the same scan
 carry the same UIDs (:mod:`~mmlesion.apis.whole_scan.write_dicom`), and an
 instance the server holds already is not sent again, so a run killed
-after a store stores nothing twice when run again.
+after a store stores nothing twice when run again. Nothing is stored into
+a study whose source series the server no longer holds (deleted while the
+scan ran): the store would make a study holding only our results.
 """
 import json
 from dataclasses import dataclass
@@ -46,8 +48,9 @@ def store_scan_results(transport: SeriesTransport, ref: SeriesRef,
         none, e.g. a scan without findings).
 
     Raises:
-        DicomServerError: a store or query failed, or a file belongs to
-            another study than its source series.
+        DicomServerError: a store or query failed, a file belongs to
+            another study than its source series, or the server no longer
+            holds that series (nothing stored).
     """
     import pydicom
     record = json.loads((Path(result_dir) / 'findings.json').read_text())
@@ -71,6 +74,23 @@ def store_scan_results(transport: SeriesTransport, ref: SeriesRef,
                                     str(ds.SeriesInstanceUID), uid, what):
             out.append(StoredFile(kind, uid, ON_SERVER))
             continue
+        if not any(f.status == STORED for f in out):  # asked once
+            _check_source_on_server(transport, ref)
         transport.store(ds, what)
         out.append(StoredFile(kind, uid, STORED))
     return out
+
+
+def _check_source_on_server(transport: SeriesTransport,
+                            ref: SeriesRef) -> None:
+    """Refuse to store beside a source series the server no longer holds.
+
+    Raises:
+        DicomServerError: one line naming the series and its study.
+    """
+    if not transport.holds_series(ref.study_uid, ref.series_uid,
+                                  f'series {ref.series_uid}'):
+        raise DicomServerError(
+            f'the server no longer holds series {ref.series_uid} (study '
+            f'{ref.study_uid}): its SR and SEG are not stored (they would '
+            'make a study holding only them); its results stay in --out-dir')

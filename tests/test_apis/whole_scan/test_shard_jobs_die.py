@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -36,10 +38,13 @@ _RUN = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.skipif(not sys.platform.startswith('linux')
-                    or not fork_available(), reason='Linux jobs')
-def test_jobs_end_when_the_run_is_killed(tmp_path):
-    run = subprocess.Popen([sys.executable, '-c', _RUN, str(tmp_path)])
+@contextmanager
+def _started(tmp_path, script: str, **popen) -> Iterator[tuple]:
+    """The run of ``script`` and the PIDs of its two jobs and their
+    children, once all four run; at the end, any of them still running
+    killed (this test's own processes, by PID)."""
+    run = subprocess.Popen([sys.executable, '-c', script, str(tmp_path)],
+                           **popen)
     pids = []
     try:
         deadline = time.monotonic() + 120
@@ -50,6 +55,20 @@ def test_jobs_end_when_the_run_is_killed(tmp_path):
             if all(f.is_file() and f.read_text() for f in files):
                 pids = [int(p) for f in files for p in f.read_text().split()]
         assert len(pids) == 4, 'the jobs did not start'
+        yield run, pids
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux')
+                    or not fork_available(), reason='Linux jobs')
+def test_jobs_end_when_the_run_is_killed(tmp_path):
+    with _started(tmp_path, _RUN) as (run, pids):
         run.send_signal(signal.SIGKILL)
         run.wait()
         deadline = time.monotonic() + 15
@@ -57,10 +76,45 @@ def test_jobs_end_when_the_run_is_killed(tmp_path):
             time.sleep(0.1)
         left = [p for p in pids if pid_alive(p)]
         assert not left, f'processes {left} outlived the killed run'
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-        for pid in pids:  # this test's own processes, by PID
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+
+
+#: The run as the tool runs it, its jobs holding their shard folders'
+#: locks; Ctrl-C answered as tools/infer_volume.py does.
+_INTERRUPTED = _RUN.replace(
+    '            time.sleep(120)', '''\
+            from mmlesion.apis.whole_scan.write import OutDirLock
+            with OutDirLock(job.run.out_dir):
+                time.sleep(120)''').replace(
+    'run_sharded_inference(Endless', '''\
+try:
+  run_sharded_inference(Endless''').replace(
+    "log=lambda line: None))", '''log=lambda line: None))
+except KeyboardInterrupt as err:
+  print(f'interrupted: {err}', file=sys.stderr)
+  sys.exit(130)''')
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux')
+                    or not fork_available(), reason='Linux jobs')
+def test_ctrl_c_ends_the_jobs_with_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the run, as a terminal sends it: the jobs are in
+    process groups of their own) ends the jobs and what they forked, and
+    the run, within seconds, with one line; no process is left holding a
+    shard's lock: the same folders can be locked at once."""
+    from mmlesion.apis.whole_scan.write import OutDirLock
+    with _started(tmp_path, _INTERRUPTED, stderr=subprocess.PIPE,
+                  text=True) as (run, pids):
+        time.sleep(0.5)  # the jobs take their locks
+        run.send_signal(signal.SIGINT)
+        err = run.communicate(timeout=30)[1]
+        assert run.returncode == 130, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            f'interrupted: 2 job(s) ended (shard_000 {pids[0]}, shard_001 '
+            f'{pids[2]}); --out-dir keeps the finished scans: run the same '
+            'command again to go on'), err
+        left = [p for p in pids if pid_alive(p)]
+        assert not left, f'processes {left} outlived the interrupted run'
+        out = tmp_path / 'out'
+        for folder in (out, out / 'shard_000', out / 'shard_001'):
+            OutDirLock(folder).acquire().release()
