@@ -23,8 +23,9 @@ from mmengine.logging import print_log
 
 from .checks.dicom import (MONOCHROME, SeriesGeometry, check_stack,
                            int_tag, tag_text)
-from .checks.dicom_values import (check_lowest_hu, check_rescale_type,
-                                  pydicom_hu, require_pydicom)
+from .checks.dicom_values import (check_lowest_hu, check_no_modality_lut,
+                                  check_rescale_type, pydicom_hu,
+                                  require_pydicom)
 from .checks.enhanced_dicom import enhanced_headers
 from .checks.files import read_header
 from .scan_switches import ScanChecks
@@ -88,6 +89,7 @@ def read_enhanced(path: str, checks: Optional[ScanChecks] = None,
     if headers is None:
         return None
     checks = ScanChecks.of(checks)
+    check_no_modality_lut([path], ds)
     hu, padding = _frames_hu(path, ds, headers, fill)
     names = [f'frame {f + 1}' for f in range(len(headers))]
     if not checks.force_ct:
@@ -122,6 +124,7 @@ def series_hu(img: sitk.Image, geometry: SeriesGeometry,
         sitk.Image: ``img`` itself where no slice is replaced, else a
         float32 copy with the same geometry.
     """
+    check_no_modality_lut(geometry.files)
     redo = [k for k, h in enumerate(geometry.headers)
             if h.photometric == 'MONOCHROME1' or h.padding]
     array = sitk.GetArrayViewFromImage(img)
@@ -310,6 +313,7 @@ def file_hu(path: str, reader: sitk.ImageFileReader, img: sitk.Image,
     rescale) or declares padding, stored x slope + intercept with padding
     at ``fill``; its values checked (:mod:`~.checks.dicom_values`) unless
     ``force_ct``."""
+    check_no_modality_lut([path])
     padding = None
     if tag_text(reader, '0028|0004') == 'MONOCHROME1' or \
             reader.HasMetaDataKey('0028|0120'):

@@ -302,3 +302,33 @@ def test_announced_images_missing_warned(stored, tmp_path,
         if said:
             assert f'announces {2 * N} images, {N} of this series' in \
                 lines[0], lines
+
+
+# ------------------------------------------------------ Modality LUT
+def _add_modality_lut(path: str) -> None:
+    ds = pydicom.dcmread(path)
+    item = pydicom.Dataset()
+    item.add_new(0x00283002, 'US', [4096, 0, 16])  # LUTDescriptor
+    item.ModalityLUTType = 'HU'
+    item.add_new(0x00283006, 'US', list(range(4096)))  # LUTData
+    ds.ModalityLUTSequence = pydicom.Sequence([item])
+    ds.save_as(path)
+
+
+def test_modality_lut_refused(stored, tmp_path):
+    """HU from a Modality LUT Sequence: not a CT image's way (GDCM
+    ignores the table): refused naming the file, in a series, alone and
+    in an enhanced image."""
+    rng = np.random.default_rng(40)
+    paths = ref.write_series(str(tmp_path / 's'), stored,
+                             ref.stack_planes(N))
+    k = int(rng.integers(N))
+    _add_modality_lut(paths[k])
+    checks.refused(osp.dirname(paths[k]), paths[k],
+                   'ModalityLUTSequence (0028,3000)')
+    checks.refused(paths[k], paths[k], 'ModalityLUTSequence (0028,3000)',
+                   options=VolumeOptions(allow_single_slice=True))
+    path = ref.write_enhanced(str(tmp_path / 'e.dcm'), stored,
+                              ref.stack_planes(N))
+    _add_modality_lut(path)
+    checks.refused(path, path, 'ModalityLUTSequence (0028,3000)')

@@ -12,6 +12,8 @@ HU = stored value x RescaleSlope + RescaleIntercept (C.11.1.1.2), and:
   the stored values; one it cannot hold (-2000 in 16-bit words with 12
   bits stored) with the whole stored words, as GDCM does not (it keeps 12
   bits: 2096, read as 1072 HU).
+* **Modality LUT Sequence** (0028,3000): not part of a CT image (GDCM
+  ignores it): refused.
 * **RescaleType** (0028,1054): absent (the CT Image module's HU) or 'HU';
   any other ('US': unspecified) says the values are not HU: refused.
 * **Values below air**: a rescaled value below :data:`MIN_HU` that is not
@@ -146,6 +148,38 @@ def check_rescale_type(path: str, value: str, where: str = '') -> None:
     raise ValueError(
         f'{path}: {where}RescaleType (0028,1054) {value!r}: the rescaled '
         'values are not Hounsfield units (only HU is read as CT)' + _FORCE)
+
+
+def check_no_modality_lut(paths: Sequence[str], ds=None) -> None:
+    """Refuse a file whose HU a Modality LUT Sequence (0028,3000) gives:
+    the CT Image and Enhanced CT IODs give RescaleSlope / RescaleIntercept
+    instead, and GDCM ignores the table.
+
+    Args:
+        paths (sequence[str]): the files (headers read by pydicom, where
+            installed; without it they are not checked).
+        ds (pydicom.Dataset, optional): the one file already read.
+
+    Raises:
+        ValueError: naming the first such file.
+    """
+    for path in paths:
+        if ds is None:
+            try:
+                import pydicom
+            except ImportError:
+                return
+            head = pydicom.dcmread(path, stop_before_pixels=True,
+                                   specific_tags=['ModalityLUTSequence'])
+        else:
+            head = ds
+        if 'ModalityLUTSequence' in head:
+            raise ValueError(
+                f'{path}: ModalityLUTSequence (0028,3000): its HU would come '
+                'from a lookup table, which CT images do not use (they give '
+                'RescaleSlope / RescaleIntercept) and this reader does not '
+                'apply; write the table into the pixel data (slope 1, '
+                'intercept 0)')
 
 
 def check_lowest_hu(source: str, names: Sequence[str], hu: np.ndarray,
