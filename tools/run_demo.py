@@ -17,8 +17,8 @@ log ``<timestamp>.log``, the FROC numbers ``froc_val.json`` (every key, per
 lesion type and size too), ``froc_curve.png``, ``froc_detections.json`` and
 the drawn val key slices in ``vis_val/``. The run ends with a short summary:
 the val sensitivities at 0.5-16 FPs per image, their mean over 0.5-4 (the
-DeepLesion protocol), COCO mAP, each naming its split and epoch, and the
-path of every file written. The config saved there (and in the
+DeepLesion protocol), COCO mAP, each naming its split and epoch, the seed
+and thread count they were made with, and the path of every file written. The config saved there (and in the
 checkpoints) keeps the demo's **test** split as its ``test_dataloader``:
 ``tools/test.py`` on it evaluates the held-out test split, which this run
 never reads.
@@ -324,17 +324,45 @@ def _best_scores(summary: dict) -> Dict[str, str]:
     return out
 
 
+def made_with(summary: dict) -> str:
+    """The seed and thread count the numbers were made with, in a line.
+
+    The same code, seed and thread count give the same numbers on a CPU;
+    another thread count gives other, equally valid ones.
+
+    Args:
+        summary (dict): ``seed``, ``torch_threads``, ``omp_num_threads``
+            and ``threads_chosen_by`` (:class:`ThreadRecord`).
+
+    Returns:
+        str: e.g. ``Made with seed 0 and 1 torch thread (OMP_NUM_THREADS=1,
+        set by you); OMP_NUM_THREADS=1 and --seed 0 give these numbers
+        again, ...``.
+    """
+    count = summary['torch_threads']
+    omp = f'OMP_NUM_THREADS={summary["omp_num_threads"]}'
+    why = {'user': f'{omp}, set by you',
+           'mmlesion': f'{omp}, chosen by mmlesion for the busy cores'
+           }.get(summary['threads_chosen_by'], "torch's default")
+    return (f'Made with seed {summary["seed"]} and {count} torch '
+            f'thread{"s" * (count != 1)} ({why}); '
+            f'OMP_NUM_THREADS={count} and --seed {summary["seed"]} give '
+            'these numbers again, another thread count other ones.')
+
+
 def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
     """The end-of-run summary: headline numbers and every file written.
 
     Every number names its split: the headline the split the run evaluated
     (``split``, val) and the epoch of the model, a best checkpoint its val
     score; the test split is left to ``tools/test.py`` on the saved config.
+    The seed and thread count the numbers were made with follow them
+    (:func:`made_with`).
 
     Args:
         summary (dict): what ``froc_val.json`` holds (``metrics``,
             ``split``, ``epoch``, ``best``, ``train_and_eval_seconds``,
-            ``run_dir``).
+            ``run_dir``, ``seed`` and the :class:`ThreadRecord` fields).
         files (Sequence[tuple[str, Path]]): :func:`written_files`.
 
     Returns:
@@ -345,6 +373,7 @@ def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
     lines += headline(summary['metrics'], summary.get('split', 'val'),
                       summary.get('epoch'))
     lines += [
+        made_with(summary),
         'Per lesion type and size: "metrics" in froc_val.json, and the log.',
         'The test split is not evaluated here: tools/test.py with the '
         'config below tests it.',
@@ -404,6 +433,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         data_root=str(data_root),
         train_and_eval_seconds=round(total_s, 1),
         train_seconds=round(train_s, 1),
+        seed=args.seed,
         **dataclasses.asdict(threads),
         split='val',
         epoch=runner.epoch,

@@ -159,3 +159,7 @@ def test_tiny_run_one_folder_and_a_short_summary(tiny_demo_root, tmp_path):
     assert saved['torch_threads'] >= 1
     assert saved['omp_num_threads'] == os.environ.get('OMP_NUM_THREADS')
     assert 'omp_wait_policy' in saved and saved['threads_chosen_by']
+    # and the summary names them with the seed (the default, 0)
+    assert saved['seed'] == 0
+    assert (f'Made with seed 0 and {saved["torch_threads"]} torch '
+            'thread') in text

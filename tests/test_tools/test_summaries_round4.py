@@ -78,9 +78,19 @@ def test_demo_summary_names_the_split_of_each_number(demo, tmp_path):
     summary = dict(
         metrics=metrics, split='val', epoch=36,
         best=[dict(path=str(best), metric='froc/sens@4', score=.6, epoch=3)],
-        train_and_eval_seconds=1., run_dir=str(tmp_path))
+        train_and_eval_seconds=1., run_dir=str(tmp_path), seed=2,
+        torch_threads=1, omp_num_threads='1', omp_wait_policy=None,
+        threads_chosen_by='user')
     text = demo.summary_text(summary, [('best checkpoint', best),
                                        ('config', config)])
+    # the seed and thread count the README's numbers are tied to
+    assert ('Made with seed 2 and 1 torch thread (OMP_NUM_THREADS=1, set by '
+            'you); OMP_NUM_THREADS=1 and --seed 2 give these numbers '
+            'again') in text
+    summary.update(torch_threads=2, omp_num_threads=None,
+                   threads_chosen_by='torch')
+    assert ("seed 2 and 2 torch threads (torch's default); "
+            'OMP_NUM_THREADS=2 and --seed 2') in demo.summary_text(summary, [])
     assert 'FROC on the val split, epoch 36 (sensitivity' in text
     assert 'COCO bbox on the val split: mAP 0.200' in text
     assert f'{best}  (val froc/sens@4 0.600, epoch 3)' in text
