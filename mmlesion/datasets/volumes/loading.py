@@ -39,7 +39,7 @@ from .checks.nifti import (NIFTI_SUFFIXES, check_nifti_finite,
                            read_nifti_header)
 from .checks.nifti_geometry import nifti_geometry
 from .checks.nrrd import (check_nrrd_length, is_nrrd, nrrd_data_files,
-                          warn_no_space)
+                          check_nrrd_space)
 from .ct_volume import CTVolume
 from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
                             file_hu, read_enhanced, series_hu,
@@ -295,7 +295,7 @@ def _read_file(path: str, checks: ScanChecks, fill: float = -1024.):
         check_metaimage_length(path, reader, mhd_files)
     elif nrrd_files is not None:
         check_nrrd_length(path, reader, nrrd_files)
-        warn_no_space(path)
+        check_nrrd_space(path)
     _check_spacing(path, reader.GetSpacing(), True)
     try:
         with quiet():

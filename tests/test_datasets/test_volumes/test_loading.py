@@ -256,3 +256,9 @@ def test_nrrd_without_space_warned(tmp_path, log_messages):
         assert vol.spacing_zyx == pytest.approx((2.5, 0.9, 0.8))
         assert vol.origin_xyz == ((0., 0., 0.) if name == 'plain' else
                                   (1., 2., 3.))
+    path = tmp_path / 'cm.nrrd'  # ITK would read the cm as mm
+    path.write_bytes((common + heads['space'] + 'space units: "cm" "cm" '
+                      '"cm"\n\n').encode() + hu.astype('<i2').tobytes())
+    with pytest.raises(ValueError, match="cm.nrrd: NRRD field 'space "
+                       "units"):
+        load_ct_volume(path)

@@ -2,7 +2,8 @@
 """Checks of a NRRD (``.nrrd``, a detached ``.nhdr``) before ITK reads it:
 its ``data file`` must lie in the header's folder and exist, and raw voxel
 data must be as long as ``sizes`` x ``type``. A header without a ``space``
-(only ``spacings``) places nothing in the patient: read with a warning."""
+(only ``spacings``) places nothing in the patient: read with a warning;
+``space units`` other than mm are refused."""
 import logging
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -139,11 +140,22 @@ def check_nrrd_length(path: str, reader: sitk.ImageFileReader,
                             'voxel data')
 
 
-def warn_no_space(path: str) -> None:
+def check_nrrd_space(path: str) -> None:
     """Warn where a NRRD header has no ``space`` field: its axes have no
     direction or origin in the patient, which ITK assumes (LPS axes, the
-    origin at 0)."""
+    origin at 0). Refuse ``space units`` other than mm, which ITK does not
+    apply.
+
+    Raises:
+        ValueError: naming the file and the field.
+    """
     fields, _, _ = _nrrd_header(path)
+    units = [u.strip('" ') for u in fields.get('space units', '').split()]
+    if any(u not in ('mm', '') for u in units):
+        raise ValueError(
+            f"{path}: NRRD field 'space units: {fields['space units']}': "
+            'ITK reads every spacing as mm, so the sizes would be wrong; '
+            'convert the space directions and origin to mm')
     if 'space' not in fields and 'space dimension' not in fields:
         print_log(f"{path}: NRRD header without a 'space' field: its axes "
                   'have no orientation or origin in the patient; read as '
