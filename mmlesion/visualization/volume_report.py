@@ -91,6 +91,29 @@ FP_UNIT_WORDS = {
 }
 
 
+def stacking_text(settings: Mapping[str, Any]) -> str:
+    """How the 2D boxes were stacked into findings, in plain words
+    (``findings.json``'s ``settings``; a record without the lesion steps
+    had none)."""
+    get = settings.get
+    parts = [f"IoU > {shown_number(get('iou_thr'))} on consecutive slices"]
+    if get('max_gap'):
+        parts.append(f"bridging up to {get('max_gap')} missed slice(s)")
+    if get('contain_thr') is not None:
+        parts.append(f"or a box {shown_number(100 * get('contain_thr'))} % "
+                     'inside the last one')
+    if get('join_gap') is not None:
+        parts.append(f"fragments up to {get('join_gap')} slice(s) apart "
+                     'joined')
+    if get('merge_iou') is not None:
+        parts.append('overlapping findings merged (3D IoU > '
+                     f"{shown_number(get('merge_iou'))})")
+    if (get('min_slices') or 1) > 1:
+        parts.append(f"findings on fewer than {get('min_slices')} slices "
+                     'dropped')
+    return '; '.join(parts)
+
+
 def kept_text(point: Mapping[str, Any], kept: int, candidates: int) -> str:
     """Which findings were kept and why, in plain words
     (``findings.json``'s ``operating_point``), numbers rounded and data
@@ -269,8 +292,8 @@ detector input: {settings['num_slices']} slices at
 {num(record['detect_seconds'])} s ({num(record['slices_per_second'])}
 slices/s); {record['num_boxes_2d']} 2D boxes (score &ge;
 {num(settings['score_thr'])}) stacked into
-{record.get('num_candidates', len(record['findings']))} findings (IoU &gt;
-{num(settings['iou_thr'])} on consecutive slices){kept}{dicom}</p>
+{record.get('num_candidates', len(record['findings']))} findings
+({esc(stacking_text(settings))}){kept}{dicom}</p>
 {_img_tag(overview, 'overview')}
 <h2>Findings by score</h2>
 <p>World coordinates in mm (LPS, as SimpleITK and LUNA16). <b>Slices</b>

@@ -104,3 +104,16 @@ def test_the_report_says_whether_dicom_sr_and_seg_were_written(tmp_path):
         assert 'no DICOM' not in summary or console is not None
     assert DicomStatus(True, sr='a.dcm', seg_reason='why').to_dict()[
         'seg_reason'] == 'why'
+
+
+def test_the_stacking_is_said_in_plain_words():
+    from mmlesion.visualization.volume_report import stacking_text
+    assert stacking_text(dict(iou_thr=.5, max_gap=0, min_slices=1)) == \
+        'IoU > 0.5 on consecutive slices'
+    assert stacking_text(dict(
+        iou_thr=.5, max_gap=1, min_slices=2, contain_thr=.7, join_gap=2,
+        merge_iou=.1)) == (
+            'IoU > 0.5 on consecutive slices; bridging up to 1 missed '
+            'slice(s); or a box 70 % inside the last one; fragments up to 2 '
+            'slice(s) apart joined; overlapping findings merged (3D IoU > '
+            '0.1); findings on fewer than 2 slices dropped')

@@ -118,7 +118,8 @@ def test_a_result_writes_the_schema_version_and_what_it_recorded():
         window=(-1024., 1050.), pixel_spacing_source='config', sources={},
         batch_size=8,
         workers=1, worker_type='thread', resample_backend='torch',
-        score_thr=.05, iou_thr=.5, max_gap=0, min_slices=1, fpr=None)
+        score_thr=.05, iou_thr=.5, max_gap=0, min_slices=1, contain_thr=None,
+        join_gap=None, merge_iou=None, fpr=None)
     run = _result(model_warning=None, provenance=BARE_PROVENANCE,
                   model_settings=dict(experts=[1]), rescored_by='fpr.py',
                   dicom=DicomStatus(False)).to_dict()
