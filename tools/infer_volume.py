@@ -391,7 +391,7 @@ def add_server_arguments(parser: argparse.ArgumentParser,
         'server')
     parser.add_argument(
         '--server-timeout', type=float, metavar='SECONDS',
-        default=shown['DicomServer']['timeout_s'],
+        default=shown['SERVER_TIMEOUT_S'],
         help='--dicomweb, --dimse: seconds to wait to connect and for each '
         'answer of the server')
 

@@ -38,6 +38,7 @@ TOOL_DEFAULTS = {
         'RunSettings': 'mmlesion.apis.whole_scan.settings',
         'Finishing': 'mmlesion.apis.whole_scan.settings',
         'DimseSettings': 'mmlesion.apis.whole_scan.dimse_source',
+        'SERVER_TIMEOUT_S': 'mmlesion.apis.whole_scan.server_source',
         'ShardSettings': 'mmlesion.apis.whole_scan.shards',
         'WORKER_TYPES': 'mmlesion.apis.whole_scan.slices',
         'DICOM_MODES': 'mmlesion.apis.whole_scan.write_dicom',

@@ -222,8 +222,8 @@ def run_batch_inference(config: Union[str, Config],
         model (nn.Module, optional): an already built model (then
             ``checkpoint`` is ignored).
         finishing (Finishing, optional): where the scans are measured and
-            written while the model runs (ignored without ``overlap``).
-            Defaults to ``Finishing()``.
+            written while the model runs (without ``overlap`` only its
+            ``on_finished`` is used). Defaults to ``Finishing()``.
 
     Returns:
         list[BatchRow]: one row per scan, as ``scans.csv`` holds them.
@@ -237,7 +237,10 @@ def run_batch_inference(config: Union[str, Config],
     run = run_settings or RunSettings()
     if not scans:
         raise ValueError('no scan to run')
-    finishing = (finishing or Finishing()) if overlap else ONE_AFTER_ANOTHER
+    finishing = finishing or Finishing()
+    if not overlap:  # its schedule ignored, its callback kept
+        finishing = replace(ONE_AFTER_ANOTHER,
+                            on_finished=finishing.on_finished)
     # the checkpoint's record of its training data, as a single run reads
     run_config = volume_run_config(
         config, run, checkpoint if model is None else None)
@@ -304,12 +307,14 @@ class _Batch:
         self.out, self.rows = out, rows
         self.summary = out / SUMMARY_NAME
         self.logger = MMLogger.get_current_instance()
+        self.on_finished: Optional[Callable[[BatchRow], None]] = None
 
     def run(self, todo: List[BatchRow], overlap: bool,
             finishing: Finishing = ONE_AFTER_ANOTHER) -> None:
         """Detect the queued scans one after another, each handed on to be
         finished (``overlap=False``: before the next scan is read)."""
         by_scan = {row.scan: row for row in todo}
+        self.on_finished = finishing.on_finished
         backend = self.options.detection.resample_backend
         processes = finishing.resolved_processes()
         later = not finishing.recist_with_detection
@@ -332,6 +337,7 @@ class _Batch:
                         self.finish(*pending.popleft())
                     if detected is None:
                         record_scan_rows([row], self.summary)
+                        self._ended(row)
                         continue
                     pending.append((row, submit(_finish_task(
                         *detected, self.run_info, self.options.max_pictures,
@@ -376,6 +382,12 @@ class _Batch:
 
     def finish(self, row: BatchRow, pending: '_Pending') -> None:
         _finish(row, pending, self.logger, self.summary)
+        self._ended(row)
+
+    def _ended(self, row: BatchRow) -> None:
+        """A scan done or failed: ``Finishing.on_finished``."""
+        if self.on_finished is not None:
+            self.on_finished(row)
 
 
 def _finish_task(result: ScanResult, volume: CTVolume, folder: str,

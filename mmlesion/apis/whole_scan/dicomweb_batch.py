@@ -1,12 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A batch whose scans come from a DICOM server and whose results go back
 to it (:func:`run_server_inference`; docs/dicom_server.md): the series
-retrieved into ``OUT/series/<Series Instance UID>/``, run as a batch, the
-SR and SEG stored back, ``OUT/server.csv`` naming each series by its UIDs
-(no patient name).
+retrieved into ``OUT/series/<Series Instance UID>/``, run as a batch, each
+scan's SR and SEG stored back as soon as its files are written,
+``OUT/server.csv`` naming each series by its UIDs (no patient name).
 """
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Union
 
@@ -141,14 +141,22 @@ def run_server_inference(config: Union[str, Config],
             folders.append(str(folder))
             refs[str(folder)] = (ref, row)
         write_server_summary(rows, summary)
+    ended = set()
+
+    def scan_ended(batch_row) -> None:
+        """A scan's results stored back as soon as they are written."""
+        ref, row = refs[batch_row.scan]
+        _finish_row(transport, ref, row, batch_row, out, source.store_back)
+        write_server_summary(rows, summary)
+        ended.add(batch_row.scan)
+
     if folders:
-        batch = run_batch_inference(config, checkpoint, folders, str(out),
-                                    run_settings, overlap, model, finishing)
-        for batch_row in batch:
-            ref, row = refs[batch_row.scan]
-            _finish_row(transport, ref, row, batch_row, out,
-                        source.store_back)
-            write_server_summary(rows, summary)
+        batch = run_batch_inference(
+            config, checkpoint, folders, str(out), run_settings, overlap,
+            model, replace(finishing or Finishing(), on_finished=scan_ended))
+        for batch_row in batch:  # those skipped: results there already
+            if batch_row.scan not in ended:
+                scan_ended(batch_row)
     write_server_summary(rows, summary)
     return rows
 

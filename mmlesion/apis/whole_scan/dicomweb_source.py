@@ -7,10 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
-from mmlesion.utils.tool_defaults import tool_defaults
-from .server_source import (DicomServerError, InstanceInfo, QueryFilter,
-                            SeriesRef, SeriesTransport, check_query,
-                            check_timeout)
+from .server_source import (SERVER_TIMEOUT_S, DicomServerError,
+                            InstanceInfo, QueryFilter, SeriesRef,
+                            SeriesTransport, check_query, check_timeout)
 
 #: The environment variable holding the server's password.
 PASSWORD_ENV = 'MMLESION_DICOMWEB_PASSWORD'
@@ -55,7 +54,7 @@ class DicomWebSettings:
     user: Optional[str] = None
     password: Optional[str] = None
     store_back: bool = True
-    timeout_s: float = tool_defaults(__file__)['DicomServer']['timeout_s']
+    timeout_s: float = SERVER_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if not re.match(r'^https?://[^/\s]+', self.url or ''):

@@ -14,9 +14,10 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
                     Tuple)
 
 from mmlesion.utils.tool_defaults import tool_defaults
-from .server_source import (CT_SOP_CLASSES, DicomServerError, InstanceInfo,
-                            QueryFilter, SeriesRef, SeriesTransport,
-                            check_query, check_timeout)
+from .server_source import (CT_SOP_CLASSES, SERVER_TIMEOUT_S,
+                            DicomServerError, InstanceInfo, QueryFilter,
+                            SeriesRef, SeriesTransport, check_query,
+                            check_timeout)
 
 _AET = re.compile(r'^[\x20-\x5b\x5d-\x7e]{1,16}$')  # no backslash
 #: C-FIND / C-GET statuses: pending (an answer follows), success.
@@ -63,7 +64,7 @@ class DimseSettings:
         'calling_aet']
     query: Tuple[QueryFilter, ...] = ()
     store_back: bool = True
-    timeout_s: float = tool_defaults(__file__)['DicomServer']['timeout_s']
+    timeout_s: float = SERVER_TIMEOUT_S
 
     def __post_init__(self) -> None:
         host, sep, port = (self.address or '').rpartition(':')

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import TMP_PREFIX, fsync_dir
 
 #: The attributes a ``--query`` may filter on, and the level of the
@@ -30,6 +31,9 @@ QUERY_LEVELS = {
 }
 #: The attributes a ``--query`` may filter on.
 QUERY_KEYS = tuple(QUERY_LEVELS)
+#: Seconds to wait to connect and for each answer of a server
+#: (``--server-timeout``), whatever the protocol.
+SERVER_TIMEOUT_S = tool_defaults(__file__)['SERVER_TIMEOUT_S']
 #: SOP classes read as CT slices (classic CT Image Storage).
 CT_SOP_CLASSES = ('1.2.840.10008.5.1.4.1.1.2', )
 _UID = re.compile(r'^[0-9]+(\.[0-9]+)*$')

@@ -17,8 +17,8 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import (Any, Dict, List, Mapping, Optional, Protocol, Sequence,
-                    Tuple, runtime_checkable)
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Protocol,
+                    Sequence, Tuple, runtime_checkable)
 
 import numpy as np
 import torch
@@ -499,6 +499,11 @@ class Finishing:
         niceness (int): added to the niceness of each finishing process
             (``os.nice``), so that on busy cores the model's loop and the
             reading thread get the CPU first. Defaults to 10.
+        on_finished (callable, optional): called in the batch's process
+            with each queued scan's ``BatchRow`` once its files are
+            written or it failed (also without overlap), e.g. to store its
+            results on a server before the next scans end. Defaults to
+            None.
 
     Raises:
         ValueError: a negative ``processes``, or processes where they
@@ -509,6 +514,8 @@ class Finishing:
     stack_with_detection: bool = False
     read_ahead: int = _SHOWN['Finishing']['read_ahead']
     niceness: int = 10
+    on_finished: Optional[Callable[[Any], None]] = field(
+        default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.niceness <= 19:

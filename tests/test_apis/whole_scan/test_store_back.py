@@ -9,7 +9,7 @@ import csv
 import numpy as np
 import pytest
 
-from mmlesion.apis.whole_scan import dicomweb_batch
+from mmlesion.apis.whole_scan import batch, dicomweb_batch
 from tests.helpers import dicom_reference as ref
 from tests.helpers.orthanc import (AET, CALLING_AET, USER, OrthancServer,
                                    orthanc_missing)
@@ -68,15 +68,14 @@ def test_nothing_stored_beside_a_series_deleted_while_it_ran(
     only our SR and SEG."""
     uid = ref.UID_ROOT + '85.1'
     _upload_series(orthanc, tmp_path, uid)
-    batch = dicomweb_batch.run_batch_inference
+    detect = batch.detect_scan
 
     def detected_then_deleted(*args, **kwargs):
-        rows = batch(*args, **kwargs)
+        result = detect(*args, **kwargs)
         orthanc.delete_series(uid)
-        return rows
+        return result
 
-    monkeypatch.setattr(dicomweb_batch, 'run_batch_inference',
-                        detected_then_deleted)
+    monkeypatch.setattr(batch, 'detect_scan', detected_then_deleted)
     out = tmp_path / 'out'
     code = load_tool('infer_volume.py').main(
         _argv(orthanc, protocol, stub_detector, out, uid))
@@ -119,3 +118,30 @@ def test_a_done_series_stays_done_while_it_runs_again(
     assert len(written) >= 2
     assert all(statuses[0][0] == 'done' for statuses in written), written
     assert written[-1] == [('done', 'on the server already')]
+
+
+def test_each_scan_stored_as_soon_as_it_is_written(
+        orthanc, stub_detector, tmp_path, monkeypatch, capsys):
+    """Two series: the first one's SR and SEG are on the server, and its
+    row done in server.csv, before the second one is detected (not when
+    the whole batch ends)."""
+    uids = [ref.UID_ROOT + f'85.{k}' for k in (3, 4)]
+    for uid in uids:
+        _upload_series(orthanc, tmp_path, uid)
+    out = tmp_path / 'out'
+    seen = []
+    detect = batch.detect_scan
+
+    def spy(*args, **kwargs):
+        modalities = [orthanc.get(f'/series/{sid}')['MainDicomTags'].get(
+            'Modality') for sid in orthanc.get('/series')]
+        table = list(csv.DictReader(open(out / 'server.csv')))
+        seen.append((sorted(m for m in modalities if m != 'CT'),
+                     [r['status'] for r in table]))
+        return detect(*args, **kwargs)
+
+    monkeypatch.setattr(batch, 'detect_scan', spy)
+    argv = _argv(orthanc, 'dicomweb', stub_detector, out, uids[0])
+    argv[argv.index(f'SeriesInstanceUID={uids[0]}')] = 'PatientID=REF1'
+    assert load_tool('infer_volume.py').main(argv) == 0, capsys.readouterr()
+    assert seen == [([], ['', '']), (['SEG', 'SR'], ['done', ''])]
