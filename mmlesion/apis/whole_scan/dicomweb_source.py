@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
+from mmengine.logging import MMLogger
+
 from .server_source import (SERVER_TIMEOUT_S, DicomServerError,
                             InstanceInfo, QueryFilter, SeriesRef,
                             SeriesTransport, check_query, check_timeout)
@@ -214,13 +216,28 @@ class DicomWebTransport(SeriesTransport):
 
     def retrieve(self, ref: SeriesRef, save: Callable[[Any], None]) -> None:
         """WADO-RS in the transfer syntax the server stores
-        (:data:`STORED_SYNTAX`; decoded here when the scan is read)."""
-        try:
-            for ds in self.client.iter_series(ref.study_uid, ref.series_uid,
-                                              media_types=STORED_SYNTAX):
-                save(ds)
-        except Exception as err:  # noqa: BLE001 (named by server_error)
-            self._raise(err, f'WADO-RS series {ref.series_uid}')
+        (:data:`STORED_SYNTAX`; decoded here when the scan is read); a
+        server that refuses to be asked so (HTTP 400 or 406, before any
+        instance) is asked again for its default syntax, saying so."""
+        import requests
+        what, saved = f'WADO-RS series {ref.series_uid}', []
+        for media_types in (STORED_SYNTAX, None):
+            try:
+                for ds in self.client.iter_series(
+                        ref.study_uid, ref.series_uid,
+                        media_types=media_types):
+                    saved.append(save(ds))
+                return
+            except requests.HTTPError as err:
+                code = getattr(err.response, 'status_code', None)
+                if saved or media_types is None or code not in (400, 406):
+                    self._raise(err, what)
+                MMLogger.get_current_instance().warning(
+                    f'{self.name}: {what}: HTTP {code} for '
+                    'transfer-syntax=* (the syntax it stores); asking for '
+                    'its default syntax, which it must transcode to')
+            except Exception as err:  # noqa: BLE001 (named by server_error)
+                self._raise(err, what)
 
     def holds_instance(self, study_uid: str, series_uid: str, sop_uid: str,
                        what: str) -> bool:

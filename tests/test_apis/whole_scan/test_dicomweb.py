@@ -321,6 +321,44 @@ def test_a_broken_retrieval_leaves_no_series_folder(tmp_path):
     assert list((tmp_path / 'series').iterdir()) == []
 
 
+class _NoStoredSyntax(_BrokenRetrieval):
+    """A client whose server refuses ``transfer-syntax=*`` (HTTP 406) and
+    sends its default syntax."""
+
+    def iter_series(self, study_uid, series_uid, media_types=None):
+        import requests
+        if media_types is not None:
+            response = requests.Response()
+            response.status_code, response.reason = 406, 'Not Acceptable'
+            raise requests.HTTPError('406', response=response)
+        yield from (pydicom.dcmread(str(f)) for f in self.files)
+
+
+def test_a_server_refusing_the_stored_syntax_is_asked_for_its_default(
+        tmp_path, caplog, monkeypatch):
+    """HTTP 406 for transfer-syntax=*: the series is asked for again in
+    the server's default syntax, with a warning; retrieved whole."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebTransport
+    from mmlesion.apis.whole_scan.server_source import (SeriesRef,
+                                                        retrieve_series)
+    monkeypatch.setattr(MMLogger, 'get_current_instance',
+                        lambda: logging.getLogger('test_dicomweb'))
+    transport = DicomWebTransport(
+        DicomWebSettings('http://127.0.0.1:9/dicom-web'),
+        _NoStoredSyntax(tmp_path / 'files'))
+    folder = retrieve_series(transport, SeriesRef(f'{ROOT}.1', f'{ROOT}.1.1',
+                                                  'CT'), tmp_path / 'series')
+    assert len(list(folder.iterdir())) == 2
+    assert (f'--dicomweb http://127.0.0.1:9/dicom-web: WADO-RS series '
+            f'{ROOT}.1.1: HTTP 406 for transfer-syntax=* (the syntax it '
+            'stores); asking for its default syntax, which it must '
+            'transcode to') in caplog.text
+
+
 @pytest.mark.parametrize('value, text, hit', [
     ('CT?series 1', 'CT series 1', True), ('CT*', 'CT series 1', True),
     ('CT [a]', 'CT [a]', True),  # brackets are characters, not a glob class
