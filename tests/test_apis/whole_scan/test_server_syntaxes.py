@@ -158,9 +158,10 @@ def test_cget_refused_for_a_transfer_syntax_says_so(server, tmp_path,
 
 def test_real_series_as_shipped_detected_and_stored(server, stub_detector,
                                                     tmp_path, capsys):
-    """``infer_volume --dicomweb`` on the real JPEG 2000 series and the
-    lossy-flagged one: both retrieved, detected, their SR and SEG stored;
-    the lossy one read with a warning that its HU are approximate."""
+    """``infer_volume --dicomweb`` on the real JPEG 2000 series as it
+    ships: retrieved, detected, its SR and SEG stored; then on the
+    lossy-flagged one (``--no-store``): read with a warning that its HU
+    are approximate."""
     orthanc, _, _ = server
     out = tmp_path / 'out'
     code = load_tool('infer_volume.py').main([
@@ -180,8 +181,8 @@ def test_real_series_as_shipped_detected_and_stored(server, stub_detector,
 
     code = load_tool('infer_volume.py').main([
         DEMO_CFG, str(stub_detector), '--dicomweb', orthanc.dicomweb,
-        '--dicomweb-user', USER, '--query', f'SeriesInstanceUID={LOSSY_SERIES}',
-        '--out-dir', str(out), '--pixel-spacing', '4', '--score-thr', '0.5',
+        '--dicomweb-user', USER, '--query',
+        f'SeriesInstanceUID={LOSSY_SERIES}', '--out-dir', str(out), '--pixel-spacing', '4', '--score-thr', '0.5',
         '--max-pictures', '0', '--no-overlap', '--no-store'])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
