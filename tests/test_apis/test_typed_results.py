@@ -31,6 +31,10 @@ TUPLE_TYPES = frozenset({'tuple', 'Tuple'})
 SERIALISERS = frozenset({'to_dict', 'to_json'})
 #: ``module:qualified name`` -> why it may return a dict or tuple.
 ALLOWED = {
+    'whole_scan.settings:DetectionSettings.lesion_steps':
+    "the stacking's lesion steps by field name: the keyword arguments "
+    'dataclasses.replace takes back and the mapping a per-scan record '
+    "stores (OperatingPoints.lesion_steps, findings.json's settings)",
     'detector_loader:config_metainfo':
     "mmengine's dataset_meta (classes, palette) of a config: the mapping "
     'mmengine and mmdet read as model.dataset_meta and the visualizer\'s; '

@@ -150,6 +150,12 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/infer_volume.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --device cuda:0 --batch-size 32 --workers 1'):
     R_PLACEHOLDER,
+    ('docs/infer_volume.md',
+     'python tools/eval_whole_scan.py CONFIG CHECKPOINT volumes.json --split val --calibrate --out-dir DIR/val'):
+    R_PLACEHOLDER,
+    ('docs/infer_volume.md',
+     'python tools/eval_whole_scan.py CONFIG CHECKPOINT volumes.json --split test --out-dir DIR/test'):
+    R_PLACEHOLDER,
     ('docs/archive.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT --scan-tree /archive/export --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
     R_PLACEHOLDER,
