@@ -24,8 +24,8 @@ from mmengine.logging import print_log
 from .checks.dicom import (MONOCHROME, SeriesGeometry, check_stack,
                            int_tag, tag_text)
 from .checks.dicom_values import (check_lowest_hu, check_no_modality_lut,
-                                  check_rescale_type, pydicom_hu,
-                                  require_pydicom)
+                                  check_rescale_type, padding_of_hu,
+                                  padding_range, pydicom_hu, require_pydicom)
 from .checks.enhanced_dicom import enhanced_headers
 from .checks.files import read_header
 from .scan_switches import ScanChecks
@@ -135,6 +135,15 @@ def series_hu(img: sitk.Image, geometry: SeriesGeometry,
         pydicom = require_pydicom(geometry.files[redo[0]], 'its HU')
         for k in redo:
             path = geometry.files[k]
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            found = padding_range(ds)
+            if found is not None and not found[2] and \
+                    geometry.headers[k].photometric == 'MONOCHROME2':
+                # padding BitsStored holds: found in GDCM's values
+                padding[k] = padding_of_hu(array[k], *found[:2],
+                                           geometry.rescale[k])
+                array[k][padding[k]] = fill
+                continue
             hu, pad = pydicom_hu(path, pydicom.dcmread(path),
                                  geometry.rescale[k:k + 1], fill)
             array[k] = hu[0]

@@ -26,7 +26,7 @@ HU = stored value x RescaleSlope + RescaleIntercept (C.11.1.1.2), and:
 ``force_ct`` (``--force-ct``) reads such files anyway, as it reads other
 values that are not HU.
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -92,8 +92,10 @@ def _in_bits(values, bits: int, signed: bool) -> np.ndarray:
     return low
 
 
-def _padding(path: str, ds, words: np.ndarray) -> Optional[np.ndarray]:
-    """Where the pixels are padding (None: the file declares none)."""
+def padding_range(ds) -> Optional[Tuple[int, int, bool]]:
+    """The padding values of a file: (lowest, highest, whole words), the
+    last True where BitsStored cannot hold them (compare whole stored
+    words); None where the file declares no padding."""
     if 'PixelPaddingValue' not in ds:
         return None
     value = int(ds.PixelPaddingValue)
@@ -101,12 +103,33 @@ def _padding(path: str, ds, words: np.ndarray) -> Optional[np.ndarray]:
     signed = int(ds.get('PixelRepresentation', 0)) == 1
     bits = int(ds.get('BitsStored', ds.BitsAllocated))
     ends = np.array([value, limit])
-    if np.array_equal(_in_bits(ends, bits, signed), ends):
-        pixels = _in_bits(words, bits, signed)
-    else:  # outside BitsStored: whole words
-        pixels = np.asarray(words, dtype=np.int64)
+    whole = not np.array_equal(_in_bits(ends, bits, signed), ends)
+    if whole:
         ends = _in_bits(ends, int(ds.BitsAllocated), signed)
-    return (pixels >= ends.min()) & (pixels <= ends.max())
+    return int(ends.min()), int(ends.max()), whole
+
+
+def _padding(ds, words: np.ndarray) -> Optional[np.ndarray]:
+    """Where the pixels are padding (None: the file declares none)."""
+    found = padding_range(ds)
+    if found is None:
+        return None
+    low, high, whole = found
+    pixels = np.asarray(words, dtype=np.int64) if whole else _in_bits(
+        words, int(ds.get('BitsStored', ds.BitsAllocated)),
+        int(ds.get('PixelRepresentation', 0)) == 1)
+    return (pixels >= low) & (pixels <= high)
+
+
+def padding_of_hu(hu: np.ndarray, low: int, high: int,
+                  rescale: Sequence[float]) -> np.ndarray:
+    """Where rescaled values (``hu``, of integer stored values) come from
+    stored values in [``low``, ``high``]: within a quarter of a stored step
+    of the rescaled range."""
+    slope, inter = float(rescale[0]), float(rescale[1])
+    ends = sorted((low * slope + inter, high * slope + inter))
+    tol = abs(slope) / 4
+    return (hu >= ends[0] - tol) & (hu <= ends[1] + tol)
 
 
 def pydicom_hu(path: str, ds, rescale: np.ndarray, fill: float):
@@ -130,7 +153,7 @@ def pydicom_hu(path: str, ds, rescale: np.ndarray, fill: float):
     rescale = np.asarray(rescale, dtype=np.float64)
     hu = (stored * rescale[:, :1, None] + rescale[:, 1:, None]).astype(
         np.float32)
-    padding = _padding(path, ds, words)
+    padding = _padding(ds, words)
     if padding is not None:
         hu[padding] = fill
     return hu, padding
