@@ -529,6 +529,25 @@ def test_file_pattern_with_absurd_dimsize(tmp_path):
              'ElementDataFile', 'file pattern', 'DimSize = 1 1 2000000000')
 
 
+@pytest.mark.parametrize('listing', ['slice%03d.raw 0 2 1', 'LIST'])
+def test_slice_file_of_other_length_is_named(tmp_path, listing):
+    """One slice file short (the others long enough to make up the
+    total), then one long: the error names that slice file."""
+    hu = _hu_int()
+    _slice_files(tmp_path, hu)
+    header = 'LIST\n' + ''.join(f'slice{k:03d}.raw\n' for k in range(3)) \
+        if listing == 'LIST' else listing
+    path = _mhd_header(tmp_path / 'scan.mhd', header)
+    short = tmp_path / 'slice001.raw'
+    short.write_bytes(hu[1].tobytes()[:-8])
+    (tmp_path / 'slice002.raw').write_bytes(hu[2].tobytes() + b'\0' * 8)
+    msg = _refused(path, 'truncated', 'one of the 3 slice files')
+    assert msg.startswith(f'{short}: '), msg
+    short.write_bytes(hu[1].tobytes())
+    msg = _refused(path, 'one slice a file')
+    assert msg.startswith(f'{tmp_path / "slice002.raw"}: '), msg
+
+
 def test_file_pattern_with_missing_files(tmp_path):
     hu = _hu_int()
     _slice_files(tmp_path, hu[:2])  # slice002.raw is missing

@@ -265,8 +265,22 @@ def check_metaimage_length(path: str, reader: sitk.ImageFileReader,
                                 'voxel data after the header')
         return
     skip = int(fields.get('HeaderSize', '0') or 0)
-    have = sum(max(osp.getsize(f) - max(skip, 0), 0) for f in data_files)
+    sizes = [max(osp.getsize(f) - max(skip, 0), 0) for f in data_files]
+    have = sum(sizes)
     name = data_files[0] if len(data_files) == 1 else path
+    if len(data_files) > 1 and want % len(data_files) == 0:
+        # one slice a file: name the file that is not one slice long
+        each = want // len(data_files)
+        odd = next((k for k, n in enumerate(sizes) if n < each or (
+            n > each and skip >= 0)), None)
+        if odd is not None and sizes[odd] < each:
+            raise truncated(data_files[odd], sizes[odd], each,
+                            f'voxel data of one of the {len(data_files)} '
+                            f'slice files of {path}')
+        if odd is not None:
+            raise size_mismatch(data_files[odd], sizes[odd], each,
+                                f'{announced} in {path}, one slice a file',
+                                'voxel data')
     if have < want:
         raise truncated(name, have, want, 'voxel data')
     if have > want and skip >= 0:  # HeaderSize -1: the data ends the file
