@@ -137,10 +137,10 @@ def series_hu(img: sitk.Image, geometry: SeriesGeometry,
             path = geometry.files[k]
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             found = padding_range(ds)
-            if found is not None and not found[2] and \
+            if found is not None and not found.whole_words and \
                     geometry.headers[k].photometric == 'MONOCHROME2':
                 # padding BitsStored holds: found in GDCM's values
-                padding[k] = padding_of_hu(array[k], *found[:2],
+                padding[k] = padding_of_hu(array[k], found.low, found.high,
                                            geometry.rescale[k])
                 array[k][padding[k]] = fill
                 continue

@@ -26,7 +26,7 @@ HU = stored value x RescaleSlope + RescaleIntercept (C.11.1.1.2), and:
 ``force_ct`` (``--force-ct``) reads such files anyway, as it reads other
 values that are not HU.
 """
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -92,10 +92,23 @@ def _in_bits(values, bits: int, signed: bool) -> np.ndarray:
     return low
 
 
-def padding_range(ds) -> Optional[Tuple[int, int, bool]]:
-    """The padding values of a file: (lowest, highest, whole words), the
-    last True where BitsStored cannot hold them (compare whole stored
-    words); None where the file declares no padding."""
+class PaddingRange(NamedTuple):
+    """The stored values a file calls padding.
+
+    Attributes:
+        low (int): the lowest.
+        high (int): the highest.
+        whole_words (bool): BitsStored cannot hold them: compare the whole
+            stored words.
+    """
+    low: int
+    high: int
+    whole_words: bool
+
+
+def padding_range(ds) -> Optional[PaddingRange]:
+    """The padding values of a file (pydicom dataset); None where it
+    declares no padding."""
     if 'PixelPaddingValue' not in ds:
         return None
     value = int(ds.PixelPaddingValue)
@@ -106,7 +119,7 @@ def padding_range(ds) -> Optional[Tuple[int, int, bool]]:
     whole = not np.array_equal(_in_bits(ends, bits, signed), ends)
     if whole:
         ends = _in_bits(ends, int(ds.BitsAllocated), signed)
-    return int(ends.min()), int(ends.max()), whole
+    return PaddingRange(int(ends.min()), int(ends.max()), whole)
 
 
 def _padding(ds, words: np.ndarray) -> Optional[np.ndarray]:
@@ -132,7 +145,8 @@ def padding_of_hu(hu: np.ndarray, low: int, high: int,
     return (hu >= ends[0] - tol) & (hu <= ends[1] + tol)
 
 
-def pydicom_hu(path: str, ds, rescale: np.ndarray, fill: float):
+def pydicom_hu(path: str, ds, rescale: np.ndarray,
+               fill: float) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """HU of a file's frames decoded by pydicom, padding at ``fill``.
 
     Args:
