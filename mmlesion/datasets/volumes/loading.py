@@ -34,9 +34,9 @@ from .checks.files import (check_folder_entries, check_voxel_count,
 from .checks.intensities import check_byte_order, check_ct_intensities
 from .checks.metaimage import (check_metaimage_length, mhd_byte_order,
                                mhd_data_files)
-from .checks.nifti import (NIFTI_SUFFIXES, check_nifti_finite,
-                           check_nifti_header, check_nifti_length,
-                           read_nifti_header)
+from .checks.nifti import (NIFTI_SUFFIXES, check_analyze,
+                           check_nifti_finite, check_nifti_header,
+                           check_nifti_length, read_nifti_header)
 from .checks.nifti_geometry import nifti_geometry
 from .checks.nrrd import (check_nrrd_length, is_nrrd, nrrd_data_files,
                           check_nrrd_space)
@@ -257,14 +257,9 @@ def _read_file(path: str, checks: ScanChecks, fill: float = -1024.):
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
         NIFTI_SUFFIXES) else None
-    if nifti is not None and nifti.analyze:
-        check_nifti_length(path, header=nifti)
-        print_log(f'{path}: an ANALYZE 7.5 header (no NIfTI magic): it '
-                  'holds no position or orientation in the patient; read '
-                  "with ITK's assumed orientation (its orient field) at the "
-                  'origin. Convert it to NIfTI with the scanner\'s geometry '
-                  'for world coordinates', logger='current',
-                  level=logging.WARNING)
+    analyze = nifti is not None and nifti.analyze
+    if analyze:
+        check_analyze(path, nifti)
         nifti = None
     if nifti is not None:  # before ITK reads (and warns about) the header
         check_nifti_header(path, nifti)
@@ -274,8 +269,10 @@ def _read_file(path: str, checks: ScanChecks, fill: float = -1024.):
     mhd_files = mhd_data_files(path, outside) if lower.endswith(
         ('.mhd', '.mha')) else None
     # ITK warns of a NIfTI sform's "unexpected scales", which are the ones used
-    quiet = _itk_warnings_off if nifti is not None and \
-        geometry.pixdim_differs else contextlib.nullcontext
+    # and that ANALYZE 7.5 is deprecated (check_analyze said what it means)
+    quiet = _itk_warnings_off if analyze or (
+        nifti is not None and geometry.pixdim_differs) else \
+        contextlib.nullcontext
     with quiet():
         reader = read_header(path)
     meta = dict(stored_type=sitk.GetPixelIDValueAsString(

@@ -475,7 +475,8 @@ def test_pair_files_and_analyze(tmp_path, base, log_messages):
     """A NIfTI-1 pair is read by the NIfTI rules whichever file is named
     (the rules themselves: the tests above, also on pairs); a missing or
     short ``.img`` is refused naming it; an ANALYZE 7.5 pair (no NIfTI
-    magic: no position in the patient) is read with a warning."""
+    magic: no position in the patient) is read with a warning, unless it
+    holds SPM's scale factor (readers differ)."""
     rng = np.random.default_rng(12)
     hdr = _header(base, _random_affine(rng), 1, 2)
     path = _write(tmp_path / 'p.hdr', base, hdr)
@@ -497,3 +498,8 @@ def test_pair_files_and_analyze(tmp_path, base, log_messages):
                                   np.sort(base, axis=None))
     said = [m for m in log_messages if 'ANALYZE 7.5' in m]
     assert len(said) == 1 and 'no position or orientation' in said[0], said
+    # SPM's scale in funused1: nibabel's SPM reader applies it, ITK not
+    spm = nib.Spm99AnalyzeImage(base, np.diag([0.8, 0.8, 2.5, 1.0]))
+    spm.header['scl_slope'] = 2.0
+    nib.save(spm, str(tmp_path / 'spm.hdr'))
+    _assert_refused(str(tmp_path / 'spm.hdr'), 'funused1 = 2')

@@ -9,6 +9,7 @@ read as one 3D volume of real numbers. Where the voxels lie is
 :mod:`.nifti_geometry`'s. Every refusal names the file and the field.
 """
 import gzip
+import logging
 import math
 import os.path as osp
 import struct
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
 from .files import nonfinite_error, size_mismatch, truncated
 
@@ -441,3 +443,32 @@ def check_nifti_header(path: str, header: NiftiHeader) -> None:
             f'{path}: NIfTI header field dim[{i}] = {d} (dim = {sizes}): '
             f'{math.prod(sizes[3:])} volumes in one file, a CT scan is one '
             '3D volume; save the volume to read as a file of its own')
+
+
+def check_analyze(path: str, header: NiftiHeader) -> None:
+    """An ANALYZE 7.5 pair: its length checked, SPM's scale factor refused
+    and a warning that it places nothing in the patient.
+
+    Args:
+        path (str): the ``.hdr`` or ``.img``.
+        header (NiftiHeader): from :func:`read_nifti_header`
+            (``analyze``).
+
+    Raises:
+        ValueError: ``funused1`` (SPM's scale, where NIfTI's ``scl_slope``
+            lies) other than 0 or 1: SPM-based readers multiply by it, ITK
+            does not; or the voxel data is short or long.
+    """
+    check_nifti_length(path, header=header)
+    scale = header.scl_slope
+    if math.isfinite(scale) and scale not in (0., 1.):
+        raise ValueError(
+            f'{path}: ANALYZE 7.5 header field funused1 = {scale:g} (SPM\'s '
+            'scale factor): SPM-based readers multiply the voxels by it, ITK '
+            'does not, so the values are ambiguous; save it as NIfTI with '
+            'scl_slope set')
+    print_log(f'{path}: an ANALYZE 7.5 header (no NIfTI magic): it holds '
+              'no position or orientation in the patient; read with ITK\'s '
+              'assumed orientation (its orient field) at the origin. '
+              'Convert it to NIfTI with the scanner\'s geometry for world '
+              'coordinates', logger='current', level=logging.WARNING)
