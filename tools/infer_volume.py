@@ -150,6 +150,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device',
                         default=run['device'],
                         help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--backend', choices=shown['BACKENDS'], default=run['backend'],
+        help="what runs the detector's convolutions (backbone, neck, RPN "
+        'head): onnxruntime on a CPU, exported once and cached beside '
+        'CHECKPOINT (<checkpoint>.<key>.onnx), the rest in torch; the same '
+        'findings (docs/infer_volume.md). A detector that cannot be '
+        'exported runs in torch, saying why')
     parser.add_argument('--batch-size', type=int,
                         default=detection['batch_size'],
                         help='slices per forward pass')
@@ -347,7 +354,8 @@ def _run_settings(args: argparse.Namespace):
         fp_rate=None if args.score_thr is not None else (
             RunSettings.fp_rate if args.fp_rate is None else args.fp_rate),
         fp_per_scan=None if args.score_thr is not None or (
-            args.fp_rate is not None) else args.fp_per_scan)
+            args.fp_rate is not None) else args.fp_per_scan,
+        backend=args.backend)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser,

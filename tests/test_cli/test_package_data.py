@@ -41,6 +41,7 @@ TOOL_DEFAULTS = {
         'SERVER_TIMEOUT_S': 'mmlesion.apis.whole_scan.server_source',
         'ShardSettings': 'mmlesion.apis.whole_scan.shards',
         'WORKER_TYPES': 'mmlesion.apis.whole_scan.slices',
+        'BACKENDS': 'mmlesion.apis.whole_scan.settings',
         'DICOM_MODES': 'mmlesion.apis.whole_scan.write_dicom',
     },
     'datasets/transforms/tool_defaults.json': {

@@ -14,6 +14,8 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``results``          a scan's result and its findings; findings.json's schema
 ``model``            the detector's data convention, provenance, demo warning,
                      operating point
+``backend``          the detector's convolutions exported once and run in
+                     ONNX Runtime, the rest in torch
 ``read``             load a scan, refuse one too large to resample
 ``resample``         to the detector's slice interval and pixel spacing
 ``slices``           each slice's input through the test pipeline, in batches

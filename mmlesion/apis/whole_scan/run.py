@@ -16,6 +16,7 @@ from mmengine.logging import MMLogger
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.huge_pages import numpy_huge_pages
 
+from .backend import BackendKey, use_backend
 from .infer import infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (check_operating_point, checkpoint_data_convention,
@@ -210,7 +211,8 @@ def load_volume_run(cfg: Config,
         config (str | Config): as the user gave it (a path is recorded).
         checkpoint (str, optional): the weights (None: random weights).
         run_settings (RunSettings, optional): ``device``, ``cfg_name``,
-            ``adjustments``, ``rescorer`` and ``allow_partial_load``.
+            ``adjustments``, ``rescorer``, ``allow_partial_load`` and
+            ``backend``.
         model (nn.Module, optional): an already built detector.
         preloaded (dict, optional): :attr:`RunConfig.checkpoint`.
 
@@ -248,6 +250,12 @@ def load_volume_run(cfg: Config,
         model_settings=model_settings,
         operating_point=choose_operating_point(checkpoint_meta, run,
                                                checkpoint))
+    if run.backend != 'torch':  # the convolutions exported, once
+        record = run_info.provenance.checkpoint
+        status = use_backend(model, run.backend, BackendKey(
+            record and record.path, record and record.sha256,
+            run_info.provenance.config.text, dict(model_settings)))
+        model_settings['backend'] = status.backend  # findings.json's
     return LoadedRun(model, run.rescorer, run_info)
 
 

@@ -50,6 +50,8 @@ DEFAULT_FP_RATE = _SHOWN['RunSettings']['fp_rate']
 #: default where the checkpoint records one (4: the rate the known-truth
 #: checks hold).
 DEFAULT_FP_PER_SCAN = _SHOWN['RunSettings']['fp_per_scan']
+#: What may run a detector's convolutions (:attr:`RunSettings.backend`).
+BACKENDS = tuple(_SHOWN['BACKENDS'])
 #: The :class:`DetectionSettings` that turn chains of boxes into lesions,
 #: chosen together with a per-scan operating point.
 LESION_STEPS = LESION_STEP_NAMES
@@ -288,6 +290,10 @@ class RunSettings:
             per validation scan, with the lesion steps chosen with it (it
             wins over ``fp_rate``). None: the per-image point.
             Defaults to :data:`DEFAULT_FP_PER_SCAN`.
+        backend (str): what runs the detector's convolutions: ``'torch'``
+            or ``'onnxruntime'`` (on the CPU; exported once, cached beside
+            the checkpoint, :mod:`~mmlesion.apis.whole_scan.backend`; the
+            same findings). Defaults to ``'torch'``.
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None
@@ -303,8 +309,16 @@ class RunSettings:
     huge_pages: bool = False
     fp_rate: Optional[float] = DEFAULT_FP_RATE
     fp_per_scan: Optional[float] = DEFAULT_FP_PER_SCAN
+    backend: str = _SHOWN['RunSettings']['backend']
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f'RunSettings.backend (--backend) must be one '
+                             f'of {BACKENDS}, got {self.backend!r}')
+        if self.backend != 'torch' and torch.device(
+                self.device).type != 'cpu':
+            raise ValueError(f'--backend {self.backend} runs on the CPU; '
+                             f'--device {self.device} runs torch: give one')
         for name, flag in (('fp_rate', '--fp-rate'),
                            ('fp_per_scan', '--fp-per-scan')):
             value = getattr(self, name)

@@ -1,0 +1,168 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The ONNX Runtime backend finds what eager torch finds (the same kept
+boxes, each within 0.5 px and its score within 1e-3), on the demo config and
+on a full-size 2.5D config (ResNet-50 FPN, 3 slices) with random weights;
+its export is cached beside the checkpoint by the checkpoint and config and
+read back; a detector whose trace bakes a value of the data in runs in
+torch, saying why; the comparison sees a different kept set."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from mmlesion.apis.whole_scan.backend import (Agreement, BackendKey,
+                                              compare_detections,
+                                              detach_backend, use_backend)
+from mmlesion.apis.whole_scan.detect import detect_slices
+from mmlesion.apis.whole_scan.results import SliceDetections
+from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                               RunSettings,
+                                               volume_settings_from_config)
+from mmlesion.datasets.volumes import CTVolume
+from mmlesion.testing import get_config
+from mmlesion.utils.checkpoints.checksum import sha256_file
+
+pytest.importorskip('onnxruntime')
+
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+R50_CFG = 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+
+
+def _detector(name: str, seed: int = 0):
+    """The config's detector with random weights (no pretrained ones); the
+    full-size one keeps 100 proposals per slice, not 1,000 (its RoI head's
+    fully connected layers: seconds a slice here)."""
+    from mmdet.registry import MODELS
+    cfg = get_config(name)
+    cfg.model.backbone.init_cfg = None
+    if name == R50_CFG:
+        cfg.model.test_cfg.rpn.update(nms_pre=300, max_per_img=100)
+    torch.manual_seed(seed)
+    return cfg, MODELS.build(cfg.model).eval()
+
+
+def _scan(size: int = 96, slices: int = 5) -> CTVolume:
+    """A smooth random body with two bright blobs, 1 mm pixels, 2 mm
+    slices."""
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:slices, :size, :size].astype(np.float32)
+    hu = -900. + 950. * ((y - size / 2)**2 + (x - size / 2)**2
+                         < (size / 2.5)**2)
+    for cy, cx, r in ((30, 40, 8), (60, 55, 5)):
+        hu += 200. * (((y - cy)**2 + (x - cx)**2) < r * r)
+    hu += rng.normal(0., 30., hu.shape)
+    return CTVolume(hu.astype(np.float32), (2., 1., 1.), (0., 0., 0.))
+
+
+def _detect(model, cfg, volume) -> SliceDetections:
+    return detect_slices(
+        model, volume, volume_settings_from_config(cfg, 1.),
+        DetectionSettings(batch_size=3, show_progress=False, workers=0))
+
+
+def _checkpoint(model, folder) -> str:
+    path = osp.join(str(folder), 'epoch_1.pth')
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return path
+
+
+@pytest.mark.parametrize('name', [DEMO_CFG, R50_CFG])
+def test_the_backend_finds_what_torch_finds(name):
+    cfg, model = _detector(name)
+    volume = _scan(96 if name == DEMO_CFG else 64)
+    eager = _detect(model, cfg, volume)
+    status = use_backend(model, 'onnxruntime',
+                         BackendKey(None, None, cfg.pretty_text))
+    assert (status.backend, status.action) == ('onnxruntime', 'in memory')
+    assert 'dense head' in status.part  # the RPN head's convs too
+    runner, calls = model.extract_feat.backend, []
+    run = runner.session.run
+    runner.session = type('Counted', (), dict(
+        run=lambda self, *a: calls.append(1) or run(*a)))()
+    exported = _detect(model, cfg, volume)
+    assert len(calls) == 2  # 5 slices, batches of 3: the backend ran
+    agreement = compare_detections(eager, exported)
+    assert agreement.boxes >= 10 * len(volume.array)  # boxes compared
+    assert agreement.same, agreement
+    if name == R50_CFG:
+        return
+    detach_backend(model)
+    assert 'extract_feat' not in model.__dict__
+    again = compare_detections(eager, _detect(model, cfg, volume))
+    assert again.same and again.box_px == 0 and again.score == 0
+
+
+def test_the_export_is_cached_by_checkpoint_and_config(tmp_path):
+    cfg, model = _detector(DEMO_CFG)
+    checkpoint = _checkpoint(model, tmp_path)
+    key = BackendKey(checkpoint, sha256_file(checkpoint), cfg.pretty_text)
+    first = use_backend(model, 'onnxruntime', key)
+    assert first.action == 'exported'
+    assert first.model_file == key.cache_path()
+    assert osp.dirname(first.model_file) == str(tmp_path)
+    assert osp.basename(first.model_file).startswith('epoch_1.pth.')
+    # a later run (a new model of the same weights) reads it back
+    _, later = _detector(DEMO_CFG, seed=1)
+    later.load_state_dict(torch.load(checkpoint)['state_dict'])
+    assert use_backend(later, 'onnxruntime', key).action == 'reused'
+    volume = _scan(64, 3)
+    detach_backend(model)
+    assert compare_detections(_detect(model, cfg, volume),
+                              _detect(later, cfg, volume)).same
+    # another config or other weights: another file
+    other = BackendKey(checkpoint, key.checkpoint_sha256,
+                       cfg.pretty_text + '\n# changed')
+    assert other.cache_path() != key.cache_path()
+    assert BackendKey(checkpoint, '0' * 64, cfg.pretty_text).cache_path() \
+        != key.cache_path()
+    # a file of another model under the name: exported again
+    with open(other.cache_path(), 'wb') as f, open(key.cache_path(),
+                                                   'rb') as g:
+        f.write(g.read())
+    again = use_backend(later, 'onnxruntime', other)
+    assert again.action == 'exported' and 'another model' in again.reason
+
+
+def test_a_trace_that_bakes_the_data_in_runs_in_torch():
+    cfg, model = _detector(DEMO_CFG)
+    torch_extract = model.extract_feat
+
+    def extract_feat(x):  # a branch on the values: traced on zeros
+        feats = torch_extract(x)
+        return tuple(f * 2 for f in feats) if x.amax() > 0 else feats
+
+    model.extract_feat = extract_feat
+    status = use_backend(model, 'onnxruntime',
+                         BackendKey(None, None, cfg.pretty_text))
+    assert status.backend == 'torch' and 'differs from torch' in \
+        status.reason
+    assert model.extract_feat is extract_feat  # left in torch
+    assert status.line().endswith('the detector runs in torch')
+
+
+def test_the_comparison_sees_another_kept_set():
+    boxes = np.array([[0., 0., 10., 10.], [20., 20., 30., 30.]])
+    ref = SliceDetections([boxes], [np.array([.9, .5])], [np.zeros(2, int)])
+    near = SliceDetections([boxes[::-1] + .2], [np.array([.5, .9005])],
+                           [np.zeros(2, int)])
+    agreement = compare_detections(ref, near)
+    assert agreement.same and agreement.unmatched == 0
+    assert agreement.box_px == pytest.approx(.2)
+    assert agreement.score == pytest.approx(5e-4)
+    fewer = SliceDetections([boxes[:1]], [np.array([.9])],
+                            [np.zeros(1, int)])
+    assert compare_detections(ref, fewer) == Agreement(1, 2, 1, 0., 0.)
+    relabeled = SliceDetections([boxes], [np.array([.9, .5])],
+                                [np.array([0, 1])])
+    assert not compare_detections(ref, relabeled).same
+    moved = SliceDetections([boxes + .6], [np.array([.9, .5])],
+                            [np.zeros(2, int)])
+    assert not compare_detections(ref, moved).same
+
+
+def test_the_backend_runs_on_the_cpu_only():
+    with pytest.raises(ValueError, match='--backend onnxruntime runs on'):
+        RunSettings(backend='onnxruntime', device='cuda:0')
+    with pytest.raises(ValueError, match='RunSettings.backend'):
+        RunSettings(backend='openvino')
