@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from mmlesion.datasets.volumes.checks.dicom import looks_like_dicom
+from mmlesion.datasets.volumes.loading import VOLUME_SUFFIXES
 from mmlesion.utils.input_files import read_utf8_text
 
-#: The files read as one scan each (a folder of DICOM files is one too).
-SCAN_EXTENSIONS = ('.nii.gz', '.nii', '.mhd', '.mha', '.nrrd')
+#: The files read as one scan each (a folder of DICOM files is one too):
+#: the reader's, but single DICOM files (a series' slices are its folder).
+SCAN_EXTENSIONS = tuple(s for s in VOLUME_SUFFIXES if s != '.dcm')
 
 
 @dataclass(frozen=True)

@@ -56,15 +56,17 @@ def test_a_scan_list_saved_with_a_byte_order_mark(tmp_path):
 
 
 def test_a_folder_tree_finds_files_and_dicom_folders(tmp_path):
-    """NIfTI / MetaImage / NRRD files and folders of DICOM files (by
-    extension or by their DICM magic) at any depth, named by their path;
-    hidden entries, a .raw beside its .mhd, other files and the run's
-    --out-dir passed over; a clash of names and an empty tree refused."""
+    """NIfTI (also .hdr / .img pairs) / MetaImage / NRRD files and folders
+    of DICOM files (by extension or by their DICM magic) at any depth,
+    named by their path; hidden entries, a .raw beside its .mhd, an .img
+    beside its .hdr, other files and the run's --out-dir passed over; a
+    clash of names and an empty tree refused."""
     tree = tmp_path / 'archive'
     for path, data in [('p01/ct.nii.gz', b'x'), ('p01/CT_2/1.dcm', b'x'),
                        ('p02/CT_2/IM0001', b'\0' * 128 + b'DICMrest'),
                        ('p02/lung.mhd', b'x'), ('p02/lung.raw', b'x'),
                        ('p02/notes.txt', b'x'), ('p03/a.nrrd', b'x'),
+                       ('p03/b.hdr', b'x'), ('p03/b.img', b'x'),
                        ('.hidden/x.nii', b'x'), ('out/p/findings_sr.dcm', b'x')]:
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         (tree / path).write_bytes(data)
@@ -73,7 +75,8 @@ def test_a_folder_tree_finds_files_and_dicom_folders(tmp_path):
         NamedScan(str(tree / 'p01' / 'CT_2'), 'p01_CT_2'),
         NamedScan(str(tree / 'p02' / 'lung.mhd'), 'p02_lung'),
         NamedScan(str(tree / 'p02' / 'CT_2'), 'p02_CT_2'),
-        NamedScan(str(tree / 'p03' / 'a.nrrd'), 'p03_a')]
+        NamedScan(str(tree / 'p03' / 'a.nrrd'), 'p03_a'),
+        NamedScan(str(tree / 'p03' / 'b.hdr'), 'p03_b')]  # its .img: data
     (tree / 'p01_ct.nii').write_bytes(b'x')
     with pytest.raises(ValueError, match="would both write their results to "
                        "the folder 'p01_ct'"):
