@@ -281,9 +281,9 @@ def dicomdir_series(folder: str) -> Optional[List[DicomdirSeries]]:
     return list(series.values())
 
 
-def dicomdir_folder(folder: str, series: Sequence[DicomdirSeries],
-                    series_uid: Optional[str]) -> Tuple[str, str]:
-    """The series folder to read from an export's root.
+def dicomdir_pick(folder: str, series: Sequence[DicomdirSeries],
+                  series_uid: Optional[str]) -> DicomdirSeries:
+    """The series to read from an export's root.
 
     Args:
         folder (str): the root (holding the DICOMDIR).
@@ -291,19 +291,19 @@ def dicomdir_folder(folder: str, series: Sequence[DicomdirSeries],
         series_uid (str, optional): the series asked for.
 
     Returns:
-        tuple[str, str]: the folder and UID of the series asked for, or of
-        the only one that may be a CT volume (localizers, colour and
-        single images left aside).
+        DicomdirSeries: the series asked for, or the only one that may be
+        a CT volume (localizers, colour and single images left aside);
+        its files may lie in several folders.
 
     Raises:
-        ValueError: naming the series folders to pass, where the choice
-            is not clear or a series is spread over folders.
+        ValueError: naming each series, its folders and what it is, where
+            the choice is not clear.
     """
     why = {s.uid: _not_a_volume(s.files) for s in series}
     pick = [s for s in series if series_uid == s.uid] if series_uid else [
         s for s in series if not why[s.uid]]
-    if len(pick) == 1 and len(pick[0].folders) == 1:
-        return pick[0].folders[0], pick[0].uid
+    if len(pick) == 1:
+        return pick[0]
     listed = '; '.join(
         f'{", ".join(s.folders)} ({s.modality or "?"}, {len(s.files)} '
         f'images, series {s.uid}' + (f', {why[s.uid]}' if why[s.uid] else '')
@@ -311,8 +311,35 @@ def dicomdir_folder(folder: str, series: Sequence[DicomdirSeries],
     asked = f'no series {series_uid!r}; ' if series_uid and not pick else ''
     raise ValueError(
         f'{folder}: the root of a DICOM export whose DICOMDIR lists '
-        f'{len(series)} series: {asked}give the folder of one series: '
-        f'{listed}')
+        f'{len(series)} series: {asked}name one with series_uid '
+        f'(--series-uid) or give the folder of one series: {listed}')
+
+
+#: Folders above a series folder searched for its export's DICOMDIR.
+_EXPORT_DEPTH = 4
+
+
+def warn_part_of_export(folder: str, uid: str, count: int) -> None:
+    """Warn where a DICOMDIR in a folder above ``folder`` (an export's
+    root) lists more files of series ``uid`` than the ``count`` here: the
+    series is split over folders, and the root reads it whole."""
+    root = osp.abspath(folder)
+    for _ in range(_EXPORT_DEPTH):
+        root = osp.dirname(root)
+        try:
+            listed = dicomdir_series(root)
+        except (OSError, ValueError):
+            return  # unreadable: this folder is read as it is
+        if listed is not None:
+            entry = next((s for s in listed if s.uid == uid), None)
+            if entry is not None and len(entry.files) > count:
+                print_log(
+                    f'{folder}: the DICOMDIR of {root} lists '
+                    f'{len(entry.files)} images of series {uid} in '
+                    f'{len(entry.folders)} folders, {count} are here (read '
+                    f'without the others); give {root} to read them all',
+                    logger='current', level=logging.WARNING)
+            return
 
 
 def file_hu(path: str, reader: sitk.ImageFileReader, img: sitk.Image,

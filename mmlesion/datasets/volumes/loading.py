@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import threading
 from dataclasses import dataclass, replace
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -41,9 +41,9 @@ from .checks.nifti_geometry import nifti_geometry
 from .checks.nrrd import (check_nrrd_length, is_nrrd, nrrd_data_files,
                           check_nrrd_space)
 from .ct_volume import CTVolume
-from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
+from .dicom_reading import (choose_series, dicomdir_pick, dicomdir_series,
                             file_hu, read_enhanced, series_hu,
-                            warn_missing_images)
+                            warn_missing_images, warn_part_of_export)
 from .scan_switches import ScanChecks
 
 PathLike = Union[str, os.PathLike]
@@ -150,9 +150,18 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         listed = dicomdir_series(folder)
         if not listed:
             raise _no_series_error(folder)
-        sub, uid = dicomdir_folder(folder, listed, series_uid)
-        img, meta = _read_dicom_series(sub, uid, checks, fill)
-        return img, dict(meta, series_folder=sub)
+        pick = dicomdir_pick(folder, listed, series_uid)
+        if len(pick.folders) == 1:
+            img, meta = _read_dicom_series(pick.folders[0], pick.uid, checks,
+                                           fill)
+        else:
+            print_log(f'{folder}: series {pick.uid} lies in '
+                      f'{len(pick.folders)} folders of the export; read the '
+                      f'{len(pick.files)} files its DICOMDIR lists',
+                      logger='current', level=logging.WARNING)
+            img, meta = _read_series_files(folder, pick.uid, pick.files,
+                                           checks, fill)
+        return img, dict(meta, series_folder=pick.folders[0])
     if series_uid is None:
         uid = ids[0] if len(ids) == 1 else choose_series(folder, ids)
     else:
@@ -162,17 +171,25 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         uid = series_uid
     check_unread_dicom_files(folder, ids)
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
+    warn_part_of_export(folder, uid, len(files))
+    return _read_series_files(folder, uid, files, checks, fill)
+
+
+def _read_series_files(source: str, uid: str, files: Sequence[str],
+                       checks: ScanChecks, fill: float):
+    """The files of one series (``source``: the folder, named in errors)
+    as one volume."""
     if len(files) == 1 and _is_multi_frame(read_header(files[0])):
         img, meta = _read_file(files[0], checks, fill)
         meta.pop('stored_type')
         return img, dict(meta, num_files=1, first_file=files[0])
-    geometry = check_series_slices(folder, files,
+    geometry = check_series_slices(source, files,
                                    checks.resample_nonuniform)
     count = len(files)
     files = geometry.files
     header = read_header(files[0])
     modality = dicom_tag(header, _DICOM_MODALITY)
-    warn_missing_images(folder, header, count)
+    warn_missing_images(source, header, count)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     if geometry.rescale_varies:
@@ -182,11 +199,11 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     try:
         img = reader.Execute()
     except RuntimeError as err:
-        raise sitk_error(folder, err)
+        raise sitk_error(source, err)
     img = series_hu(img, geometry, _hu_checks(checks, modality), fill)
     meta = dict(series_uid=uid or None, modality=modality,
                 num_files=len(files), first_file=files[0])
-    return _resample_uneven(folder, img, geometry, meta), meta
+    return _resample_uneven(source, img, geometry, meta), meta
 
 
 def _hu_checks(checks: ScanChecks, modality: Optional[str]) -> ScanChecks:

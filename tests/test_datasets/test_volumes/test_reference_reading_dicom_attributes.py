@@ -11,6 +11,7 @@ beyond the plane and rescale tags, against the standard's rules
   rule written here on the raw pixel words, or a refusal in one line.
 """
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -332,3 +333,46 @@ def test_modality_lut_refused(stored, tmp_path):
                               ref.stack_planes(N))
     _add_modality_lut(path)
     checks.refused(path, path, 'ModalityLUTSequence (0028,3000)')
+
+
+# ------------------------------------------- a series over two folders
+def _split_export(root: str, moved) -> list:
+    """Move the files of DICOMDIR image records ``moved`` (indices) into
+    another series folder (SE000009) and rewrite their records; the files
+    of the export."""
+    path = osp.join(root, 'DICOMDIR')
+    ds = pydicom.dcmread(path)
+    images = [r for r in ds.DirectoryRecordSequence
+              if r.DirectoryRecordType == 'IMAGE']
+    for k in moved:
+        old = list(images[k].ReferencedFileID)
+        new = old[:-2] + ['SE000009', old[-1]]
+        os.makedirs(osp.join(root, *new[:-1]), exist_ok=True)
+        os.rename(osp.join(root, *old), osp.join(root, *new))
+        images[k].ReferencedFileID = new
+    ds.save_as(path)
+    return [osp.join(root, *r.ReferencedFileID) for r in images]
+
+
+def test_series_over_two_folders_of_an_export(stored, tmp_path,
+                                              log_messages):
+    """The export's root reads the files its DICOMDIR lists, in both
+    folders, saying so; one of the folders reads its half with a line
+    naming the root that holds the whole series."""
+    rng = np.random.default_rng(50)
+    series = ref.write_series(str(tmp_path / 'a'), stored,
+                              ref.stack_planes(N))
+    root = str(tmp_path / 'export')
+    ref.write_dicomdir(root, series)
+    files = _split_export(root, sorted(rng.choice(N, N // 2, False)))
+    log_messages.clear()
+    checks.matches(files, root)
+    assert any('lies in 2 folders' in m and f'the {N} files' in m
+               for m in log_messages), log_messages
+    half = osp.dirname(files[-1]) if 'SE000009' in files[-1] else \
+        osp.dirname(files[0])
+    log_messages.clear()
+    load_ct_volume(half, scan_checks=dict(resample_nonuniform=True))
+    said = [m for m in log_messages if 'DICOMDIR of' in m]
+    assert len(said) == 1 and f'lists {N} images' in said[0] and \
+        f'{N // 2} are here' in said[0] and root in said[0], log_messages
