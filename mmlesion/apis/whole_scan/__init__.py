@@ -24,6 +24,7 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
                      world mm; types
 ``measure``          RECIST long and short axis of each finding
 ``infer``            resample -> detect -> stack -> measure on one loaded scan
+``dicom_sources``    the DICOM instances the results reference, one a slice
 ``write_dicom``      the findings as a DICOM SR and SEG
 ``write``            findings.json, candidates.csv, pictures, report, as a set
 ``run``              one scan from files to files

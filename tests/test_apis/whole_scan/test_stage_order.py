@@ -21,7 +21,8 @@ SHARED = ('detector_loader', )
 #: The modules in the order a scan passes them (types first, the runners
 #: on top).
 STAGES = ('settings', 'results', 'model', 'backend', 'read', 'resample',
-          'slices', 'detect', 'stack', 'measure', 'infer', 'write_dicom',
+          'slices', 'detect', 'stack', 'measure', 'infer', 'dicom_sources',
+          'write_dicom',
           'write', 'run', 'calibrate', 'scan_list', 'batch', 'shard_summary',
           'shards', 'server_source', 'dicomweb_source', 'dimse_source',
           'store_back', 'dicomweb_batch', 'server_shards')

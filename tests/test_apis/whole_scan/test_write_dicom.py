@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlesion.apis.whole_scan import write_dicom
+from mmlesion.apis.whole_scan import dicom_sources, write_dicom
 from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
@@ -229,7 +229,7 @@ def test_blank_instance_uids_come_from_the_file_meta(tmp_path, monkeypatch):
     scan = _series(tmp_path / 'series', blank)
     volume = load_ct_volume(str(scan))
     logged = []
-    monkeypatch.setattr(write_dicom, 'print_log',
+    monkeypatch.setattr(dicom_sources, 'print_log',
                         lambda msg, **kw: logged.append(msg))
     sources = read_source_instances(volume)
     # the warning counts files (10), not attribute x file (20)
