@@ -301,6 +301,15 @@ def main() -> None:
                         default=SyntheticSet.diameters_mm,
                         metavar=('LO', 'HI'),
                         help='lesion axes drawn uniformly within (mm)')
+    parser.add_argument('--lesions', type=int, nargs=2,
+                        default=SyntheticSet.lesions, metavar=('LO', 'HI'),
+                        help='lesions per scan, drawn from LO to HI')
+    parser.add_argument('--train-seed', type=int,
+                        help="the training's seed (randomness.seed)")
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='settings of the planned config for the training, the test and '
+        'the whole-scan runs (e.g. narrower widths)')
     parser.add_argument(
         '--budget-minutes', type=float, default=30.,
         help='CPU training minutes the plan is sized for')
@@ -323,7 +332,8 @@ def main() -> None:
         synth = SyntheticSet(
             patients=args.patients, shape=tuple(args.shape),
             spacing_mm=args.spacing_mm,
-            diameters_mm=tuple(args.diameters_mm), seed=args.seed)
+            diameters_mm=tuple(args.diameters_mm),
+            lesions=tuple(args.lesions), seed=args.seed)
         print(f'{make_scans(out, synth)} lesions in {2 * args.patients} '
               f'scans of {args.patients} patients')
     if 'convert' in steps and not ann.is_file():
@@ -334,7 +344,8 @@ def main() -> None:
             labels = ['--boxes', boxes]
         log = _run('tools/dataset_converters/convert_dataset.py',
                    out / 'images', *labels, '--out', ann, '--export-2d',
-                   export, '--val-fraction', .15, '--test-fraction', .25)
+                   export, '--val-fraction', .15, '--test-fraction', .25,
+                   '--num-slices', 3)
         print('\n'.join(line for line in log.splitlines()
                         if not line.startswith('converting:')))
     if 'plan' in steps and not config.is_file():
@@ -344,14 +355,17 @@ def main() -> None:
                    *(['--no-pretrained'] if args.no_pretrained else [])))
     loaders = [f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
                for k in ('num_workers=0', 'persistent_workers=False')]
+    seed = [] if args.train_seed is None else [
+        f'randomness.seed={args.train_seed}']
     if 'train' in steps and not (work / 'last_checkpoint').is_file():
         _run('tools/train.py', config, '--work-dir', work, '--cfg-options',
-             *loaders)
+             *loaders, *args.cfg_options, *seed)
     if 'test' in steps:
         ckpt = (work / 'last_checkpoint').read_text().strip()
         metrics = work / 'metrics.json'
         _run('tools/test.py', config, ckpt, '--work-dir', work,
-             '--metrics-out', metrics, '--cfg-options', *loaders[4:])
+             '--metrics-out', metrics, '--cfg-options', *loaders[4:],
+             *args.cfg_options)
         for name, found in (
                 ('model', json.loads(metrics.read_text())),
                 ('chance', chance_froc(config))):
@@ -361,7 +375,8 @@ def main() -> None:
     if 'scan3d' in steps:
         best = sorted(work.glob('best_*.pth'))
         record = whole_scan_3d(config, best[-1] if best else Path(
-            (work / 'last_checkpoint').read_text().strip()), ann, out)
+            (work / 'last_checkpoint').read_text().strip()), ann, out,
+            args.cfg_options)
         print('whole scans, lesions in 3D: findings per lesion found '
               f"{record['findings_per_lesion']} at 4 false findings per "
               'scan; sensitivity ' + ', '.join(

@@ -131,7 +131,9 @@ def read_scan_truths(ann_file: str, split: Optional[str] = None,
     Args:
         ann_file (str): the common volume annotation file.
         split (str, optional): ``'train'``, ``'val'`` or ``'test'``: the
-            volumes whose ``split`` (1/2/3 or the name) is it; None: all.
+            volumes whose ``split`` (1/2/3 or the name) is it, and those
+            without one (a file of one split, as ``deeplesion_to_3d.py``
+            writes them); None: all.
         allow_outside (bool, optional): scans may lie outside its folder.
 
     Raises:
@@ -142,7 +144,7 @@ def read_scan_truths(ann_file: str, split: Optional[str] = None,
     for entry in data['volumes']:
         name = entry.get('split')
         name = SPLIT_NAMES.get(name, name)
-        if split is not None and name != split:
+        if split is not None and name is not None and name != split:
             continue
         boxes = [a['bbox'] for a in entry.get('annotations', ())
                  if not a.get('ignore')]
