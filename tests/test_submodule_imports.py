@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Every submodule a module of ``mmlesion`` reaches as an attribute
+"""Every submodule a module of ``mmlesion`` (and ``mmlesion_cli``,
+``tools/``) reaches as an attribute
 (``pydicom.fileset.FileSet``) is one it imports, or one its parent makes
 available by itself.
 
@@ -171,7 +172,9 @@ def unimported_submodules(queries: List[Use]) -> List[str]:
 
 
 def test_every_submodule_used_is_imported():
-    bad = unimported_submodules(submodule_queries(repo_root()))
+    queries = [q for top in ('mmlesion', 'mmlesion_cli', 'tools')
+               for q in submodule_queries(repo_root(), top)]
+    bad = unimported_submodules(queries)
     assert not bad, '\n'.join(bad)
 
 
