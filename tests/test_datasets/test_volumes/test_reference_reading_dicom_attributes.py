@@ -245,6 +245,10 @@ def test_enhanced_rescale_shared_and_per_frame(stored, tmp_path):
     ds.save_as(path)
     checks.refused(path, path, 'frame 1: two rescales', 'per-frame 2, -2048',
                    'shared 1, -1024')
+    item.RescaleSlope, item.RescaleIntercept, item.RescaleType = \
+        '2', '-2048', 'US'
+    ds.save_as(path)
+    checks.refused(path, path, 'frame 1: RescaleType (0028,1054)', 'HU, US')
     del shared.PixelValueTransformationSequence
     ds.RescaleSlope, ds.RescaleIntercept = '1', '-1024'
     ds.save_as(path)

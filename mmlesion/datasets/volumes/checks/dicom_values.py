@@ -23,8 +23,9 @@ HU = stored value x RescaleSlope + RescaleIntercept (C.11.1.1.2), and:
   some scanners write undeclared out-of-field values down to about -4000
   HU; those are kept as read.
 
-``force_ct`` (``--force-ct``) reads such files anyway, as it reads other
-values that are not HU.
+``force_ct`` (``--force-ct``) reads a RescaleType other than HU and values
+below air anyway, as it reads other values that are not HU; a Modality LUT
+is refused even then (its HU are unknown to this reader).
 """
 from typing import NamedTuple, Optional, Sequence, Tuple
 

@@ -150,6 +150,14 @@ def _check_one_rescale(path: str, name: str, item, shared, top) -> None:
             found.append((where, values))
     if all(v is not None for v in top):
         found.append(('top-level', tuple(top)))
+    types = {str(value).strip() for value in (
+        _group_value((g, ), 'PixelValueTransformationSequence', 'RescaleType')
+        for g in (item, shared)) if value}
+    if len(types) > 1:
+        raise ValueError(
+            f'{path}: {name}: RescaleType (0028,1054) per frame and shared '
+            f'differ ({", ".join(sorted(types))}): whether its values are '
+            'HU is ambiguous; correct the file')
     shown = [(w, tuple(None if v is None else float(v) for v in values))
              for w, values in found]
     if len({values for _, values in shown}) > 1:
