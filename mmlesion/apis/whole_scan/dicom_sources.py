@@ -19,6 +19,14 @@ REQUIRED_UIDS = ('StudyInstanceUID', 'SeriesInstanceUID',
                  'FrameOfReferenceUID')
 
 
+#: Type 2 attributes of the Patient and General Study modules (PS3.3
+#: C.7.1.1, C.7.2.1) that highdicom copies from the source images into the
+#: SR and SEG: a file that leaves one out gets it empty.
+TYPE_2_COPIED = ('PatientName', 'PatientID', 'PatientBirthDate',
+                 'PatientSex', 'StudyDate', 'StudyTime',
+                 'ReferringPhysicianName', 'StudyID', 'AccessionNumber')
+
+
 class DicomResultsError(ValueError):
     """The source series cannot be referenced safely."""
 
@@ -97,7 +105,7 @@ def read_source_instances(volume: CTVolume) -> List:
     folder = str(volume.meta['path'])
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
         folder, volume.meta.get('series_uid') or '')
-    datasets, repaired, missing = [], [], {}
+    datasets, repaired, missing, absent = [], [], {}, {}
     for path in files:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         meta = getattr(ds, 'file_meta', None)
@@ -113,6 +121,10 @@ def read_source_instances(volume: CTVolume) -> List:
         for key in REQUIRED_UIDS:
             if is_blank(ds, key):
                 missing.setdefault(key, []).append(path)
+        for key in TYPE_2_COPIED:  # left out: present and empty, as allowed
+            if key not in ds:
+                setattr(ds, key, '')
+                absent.setdefault(key, path)
         ds.filename = path
         datasets.append(ds)
     if missing:
@@ -132,6 +144,12 @@ def read_source_instances(volume: CTVolume) -> List:
             f'{len(files)} files (e.g. {osp.basename(paths[0])}); the DICOM '
             'results use the file meta (Media Storage SOP Class / Instance '
             'UID) instead', logger='current', level=logging.WARNING)
+    if absent:
+        example = osp.basename(next(iter(absent.values())))
+        print_log(
+            f'{folder}: {", ".join(absent)} (type 2: present, maybe empty) '
+            f'left out of the files (e.g. {example}); the DICOM results '
+            'carry them empty', logger='current', level=logging.WARNING)
     for key in REQUIRED_UIDS:
         values = {str(ds.get(key)) for ds in datasets}
         if len(values) > 1:

@@ -432,3 +432,23 @@ def test_the_series_is_named_by_its_description_and_number(tmp_path):
     assert f'<b>series</b> {text}<br>' in (
         tmp_path / 'out' / 'report.html').read_text()
     assert f'series: {text}' in format_summary(result).splitlines()
+
+
+def test_a_series_without_its_type_2_patient_attributes_gets_its_sr(
+        tmp_path):
+    """PatientBirthDate, PatientSex and the like (type 2: present, maybe
+    empty) left out of the source files, as some exports do: the SR and
+    SEG carry them empty instead of the run failing inside highdicom."""
+    def strip(ds):
+        for key in ('PatientBirthDate', 'PatientSex', 'ReferringPhysicianName',
+                    'AccessionNumber', 'StudyID', 'StudyDate', 'StudyTime'):
+            if key in ds:
+                delattr(ds, key)
+
+    scan = _series(tmp_path / 'series', strip)
+    result = _run(tmp_path, scan)
+    assert result.dicom.written, result.dicom
+    sr = pydicom.dcmread(str(tmp_path / 'out' / 'findings_sr.dcm'))
+    assert sr.PatientBirthDate == '' and sr.PatientSex == ''
+    assert sr.PatientID == pydicom.dcmread(
+        str(sorted(scan.glob('*.dcm'))[0])).PatientID
