@@ -96,7 +96,13 @@ def test_detector_learns_the_known_truth(tmp_path):
     assert scan3d['findings_per_lesion'] is not None and \
         scan3d['findings_per_lesion'] <= 1.3, scan3d
     assert scan3d['sensitivity_at_fp_per_scan']['4'] >= .8, scan3d
-    assert scan3d['chance_at_fp_per_scan']['4'] <= .2, scan3d
+    assert scan3d['operating_point']['sensitivity'] >= .8, scan3d
+    # chance (boxes of the lesion sizes at random places in the body) is
+    # high in this 80 mm field: lesions of 16-28 mm fill much of it (the
+    # mean of 20 draws was 0.275 at 4 per scan, 0.2 for one draw)
+    assert scan3d['chance_at_fp_per_scan']['4'] <= .3, scan3d
+    assert scan3d['sensitivity_at_fp_per_scan']['4'] >= scan3d[
+        'chance_at_fp_per_scan']['4'] + .5, scan3d
     # infer_volume on a held-out scan: the kept findings (the per-scan
     # operating point of the best checkpoint, used by default) lie on its
     # lesions
