@@ -1,0 +1,223 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Whole-scan inference on a CPU: eager torch against the ONNX Runtime
+backend (``tools/infer_volume.py --backend onnxruntime``), timed
+alternately in one run, at the same threads, on the same scan.
+
+Example::
+
+    python projects/benchmarks/benchmark_cpu_backend.py --quick
+    python projects/benchmarks/benchmark_cpu_backend.py \\
+        --config configs/elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py \\
+        --scan-size 512 40 --repeats 3 [--checkpoint CKPT] [--scan SCAN]
+
+Each timed run is a whole scan as ``tools/infer_volume.py`` runs it, files
+aside: read, resample, detect every slice, stack the boxes into findings,
+measure them (RECIST). The backend's export (or its read from the cache
+beside ``--checkpoint``) and its check come first, untimed. Then
+``--warmup`` untimed runs of each, and ``--repeats`` timed runs of each,
+interleaved (torch, backend, torch, ...) so that a change of the machine's
+load hits both. Printed per side: seconds per scan and per slice (median,
+min-max), and the detector's share (its loop over the slices,
+``detect_slices``: test pipeline, network, RPN decoding and NMS, RoI head).
+The last line is the ratio of the medians per scan, and whether every
+backend run found what the first torch run found (the same kept 2D boxes,
+each within 0.5 px and its score within 1e-3:
+:func:`~mmlesion.apis.whole_scan.backend.compare_detections`).
+
+Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
+(:mod:`mmlesion.datasets.demo.volumes`); without ``--checkpoint`` the
+detector has random weights (the same layers: the same cost per slice; many
+more boxes above the score threshold than a trained one, so stacking and
+measuring take longer than they would). ``--quick``: the full-size R50-FPN
+3-slice config on a 512-pixel scan of a few slices, 1 warm-up and 2 timed
+runs of each (a few minutes on 2 cores).
+"""
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from mmlesion_cli import tool_parser  # noqa: E402
+from mmlesion_cli.common_args import check_config_file  # noqa: E402
+from projects.benchmarks.benchmark_timing import (  # noqa: E402
+    add_timing_arguments, check_timing)
+
+#: The full-size 2.5D config ``--quick`` runs (and the default).
+FULL_SIZE_CFG = ('configs/elixirnet/'
+                 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py')
+#: ``--quick``: scan size (in-plane pixels, slices), warm-up and repeats.
+QUICK = dict(scan_size=[512, 8], warmup=1, repeats=2)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = tool_parser(__doc__)
+    parser.add_argument('--config', default=FULL_SIZE_CFG,
+                        help='the 2.5D detector config')
+    parser.add_argument('--checkpoint',
+                        help='its weights (default: random weights)')
+    parser.add_argument('--scan', help='default: a synthetic chest scan')
+    parser.add_argument(
+        '--pixel-spacing', type=float, default=0.8,
+        help='in-plane mm/px the slices are resampled to (DeepLesion at 512 '
+        'px)')
+    parser.add_argument('--scan-size', type=int, nargs=2, default=[512, 40],
+                        metavar=('XY', 'Z'),
+                        help='synthetic scan: in-plane pixels and slices')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='slices per forward pass')
+    parser.add_argument(
+        '--quick', action='store_true',
+        help=f"the full-size config on a {QUICK['scan_size'][0]}-pixel scan "
+        f"of {QUICK['scan_size'][1]} slices, {QUICK['warmup']} warm-up and "
+        f"{QUICK['repeats']} timed runs of each (overrides --config, "
+        '--scan-size, --warmup and --repeats)')
+    add_timing_arguments(parser, warmup=1, repeats=3)
+    parser.add_argument('--json', help='also write the results here')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.config = FULL_SIZE_CFG
+        args.scan_size = list(QUICK['scan_size'])
+        args.warmup, args.repeats = QUICK['warmup'], QUICK['repeats']
+    check_config_file(parser, '--config', args.config)
+    check_timing(args.warmup, args.repeats)
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from projects.benchmarks.synthetic_scans import write_synthetic_scans
+    with tempfile.TemporaryDirectory() as tmp:
+        scan = args.scan or write_synthetic_scans(Path(tmp) / 'v', 1,
+                                                  *args.scan_size)[0]
+        return _run(args, scan)
+
+
+def _spread(values, unit: str = 's') -> str:
+    """``median unit (min-max)``."""
+    return (f'{statistics.median(values):.3f} {unit} ({min(values):.3f}-'
+            f'{max(values):.3f})')
+
+
+def _run(args, scan: str) -> dict:
+    import torch
+    from mmengine.config import Config
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                               init_lesion_detector)
+    from mmlesion.apis.whole_scan.backend import (BackendKey,
+                                                  attach_backend,
+                                                  compare_detections,
+                                                  detach_backend,
+                                                  use_backend)
+    from mmlesion.apis.whole_scan.infer import infer_volume, stack_result
+    from mmlesion.apis.whole_scan.measure import measure_result
+    from mmlesion.apis.whole_scan.model import config_record
+    from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                                   volume_settings_from_config)
+    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.utils.checkpoints.checksum import sha256_file
+    from mmlesion.utils.writing.atomic import atomic_write_text
+    load_before = os.getloadavg()
+    cfg = Config.fromfile(args.config)
+    if args.checkpoint is None:  # random weights: nothing downloaded
+        cfg.model.backbone.init_cfg = None
+    settings = volume_settings_from_config(cfg, args.pixel_spacing,
+                                           args.config)
+    model = init_lesion_detector(cfg, args.checkpoint,
+                                 DetectorLoadSettings()).model.eval()
+    status = use_backend(model, 'onnxruntime', BackendKey(
+        args.checkpoint,
+        args.checkpoint and sha256_file(args.checkpoint),
+        config_record(cfg).text))
+    print(status.line())
+    if status.backend != 'onnxruntime':
+        raise SystemExit(f'{args.config}: {status.reason}')
+    runner = model.extract_feat.backend
+    detection = DetectionSettings(batch_size=args.batch_size,
+                                  show_progress=False)
+
+    def whole_scan(backend: str):
+        """One scan from its file; the seconds, the detector's seconds and
+        the 2D boxes."""
+        detach_backend(model)
+        if backend == 'onnxruntime':
+            attach_backend(model, runner)
+        start = time.perf_counter()
+        volume = load_ct_volume(scan)
+        result = infer_volume(model, volume, settings, detection,
+                              measure=False, stack=False)
+        boxes = result.slice_detections
+        stack_result(result, volume)
+        measure_result(result, volume)
+        return (time.perf_counter() - start, result.detect_seconds, boxes,
+                result)
+
+    sides = ('torch', 'onnxruntime')
+    for _ in range(args.warmup):
+        for side in sides:
+            whole_scan(side)
+    runs = {side: [] for side in sides}
+    for _ in range(args.repeats):
+        for side in sides:
+            runs[side].append(whole_scan(side))
+    reference = runs['torch'][0][2]
+    agreements = [compare_detections(reference, r[2])
+                  for side in sides for r in runs[side]]
+    same = all(a.same for a in agreements)
+    worst = max(agreements, key=lambda a: (a.unmatched, a.box_px, a.score))
+    last = runs['torch'][0][3]
+    slices = last.num_slices
+    threads = torch.get_num_threads()
+    print(f'scan {scan}: {last.original.shape_zyx} voxels -> {slices} '
+          f'slices of {last.resampled_geometry.shape_zyx[1]} x '
+          f'{last.resampled_geometry.shape_zyx[2]} px '
+          f'({settings.interval_mm:g} mm, {settings.pixel_spacing:g} mm/px)'
+          f'; {last.num_boxes_2d} 2D boxes, {len(last.findings)} findings')
+    print(f'threads: torch {threads}, onnxruntime intra-op '
+          f'{runner.session.get_session_options().intra_op_num_threads}, '
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+          f'{args.warmup} warm-up and {args.repeats} timed runs of each, '
+          f'alternated; load average {load_before[0]:.1f} before, '
+          f'{os.getloadavg()[0]:.1f} after (a shared machine: other jobs '
+          'load it)')
+    out = dict(config=args.config, checkpoint=args.checkpoint, scan=scan,
+               slices=slices, threads=threads, export=status.line(),
+               load_before=load_before[0], load_after=os.getloadavg()[0])
+    for side in sides:
+        total = [r[0] for r in runs[side]]
+        detect = [r[1] for r in runs[side]]
+        share = statistics.median(d / t for d, t in zip(detect, total))
+        print(f'{side:>11s}: {_spread(total)} per scan, '
+              f'{_spread([t / slices for t in total])} per slice; the '
+              f'detector {_spread([d / slices for d in detect])} per slice, '
+              f'{100 * share:.0f} % of the scan')
+        out[side] = dict(seconds=total, detect_seconds=detect, share=share)
+    ratio = (statistics.median(r[0] for r in runs['torch'])
+             / statistics.median(r[0] for r in runs['onnxruntime']))
+    detector = (statistics.median(r[1] for r in runs['torch'])
+                / statistics.median(r[1] for r in runs['onnxruntime']))
+    out.update(ratio=ratio, detector_ratio=detector, same=same,
+               worst=worst.__dict__)
+    print(f'findings of every run against the first torch run: '
+          f'{worst.unmatched} boxes unmatched, boxes within '
+          f'{worst.box_px:.2g} px, scores within {worst.score:.2g}')
+    if args.json:
+        atomic_write_text(args.json, json.dumps(out, indent=1))
+    print(f'{ratio:.2f}x eager per scan (the detector alone '
+          f'{detector:.2f}x; {threads} threads, f32) same findings: {same}')
+    return out
+
+
+if __name__ == '__main__':
+    main()
