@@ -132,6 +132,7 @@ def _run(args, scan: str) -> dict:
     cfg = Config.fromfile(args.config)
     if args.checkpoint is None:  # random weights: nothing downloaded
         cfg.model.backbone.init_cfg = None
+        torch.manual_seed(0)  # the same weights, boxes and findings
     settings = volume_settings_from_config(cfg, args.pixel_spacing,
                                            args.config)
     model = init_lesion_detector(cfg, args.checkpoint,
