@@ -166,3 +166,36 @@ def test_the_backend_runs_on_the_cpu_only():
         RunSettings(backend='onnxruntime', device='cuda:0')
     with pytest.raises(ValueError, match='RunSettings.backend'):
         RunSettings(backend='openvino')
+
+
+def test_a_run_uses_the_backend_through_its_settings(tmp_path):
+    """``RunSettings(backend='onnxruntime')`` (``--backend``): the export
+    lands beside the checkpoint, the result records the backend, and the
+    findings are torch's."""
+    import SimpleITK as sitk
+
+    from mmlesion.apis.whole_scan.run import run_volume_inference
+    cfg, model = _detector(DEMO_CFG)
+    checkpoint = _checkpoint(model, tmp_path)
+    volume = _scan(64, 4)
+    scan = str(tmp_path / 'scan.nii.gz')
+    image = sitk.GetImageFromArray(volume.array)
+    image.SetSpacing((1., 1., 2.))
+    sitk.WriteImage(image, scan)
+    results = {
+        backend: run_volume_inference(
+            cfg, checkpoint, scan, run_settings=RunSettings(
+                backend=backend, pixel_spacing=1., interval_mm=2.,
+                fp_rate=None, fp_per_scan=None,
+                detection=DetectionSettings(show_progress=False)))
+        for backend in ('torch', 'onnxruntime')}
+    exported = list(tmp_path.glob('epoch_1.pth.*.onnx'))
+    assert len(exported) == 1
+    assert results['onnxruntime'].model_settings == dict(
+        backend='onnxruntime')
+    assert 'backend' not in results['torch'].model_settings
+    eager, other = (results[b].findings for b in ('torch', 'onnxruntime'))
+    assert len(eager) == len(other) > 0
+    for a, b in zip(eager, other):
+        assert abs(a.score - b.score) <= 1e-3
+        assert np.abs(np.subtract(a.bbox_voxel, b.bbox_voxel)).max() <= .5
