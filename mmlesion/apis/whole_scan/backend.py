@@ -19,7 +19,8 @@ record (:class:`BackendKey`), so a later scan, run or job of the same model
 reads it back, and another config or checkpoint exports its own. The file
 is written atomically (:mod:`mmlesion.utils.writing.atomic`). Without a
 checkpoint (random weights) or where its folder takes no file, the export
-lives for the run only.
+lives for the run only. A cached file that fails the check below (the
+detector's code changed since) is exported again.
 
 Each load is checked before a scan runs: the backend and torch on a probe
 of another batch size, height and width than the export's (a shape the
@@ -450,18 +451,21 @@ def detach_backend(model: nn.Module) -> None:
 def _load_or_export(model: nn.Module, key: BackendKey
                     ) -> Tuple[OnnxRuntimePart, str, Optional[str],
                                Optional[str]]:
-    """The backend's runner, its action, file and note
-    (:class:`BackendStatus`)."""
+    """The backend's runner, checked (:func:`check_part`), its action,
+    file and note (:class:`BackendStatus`)."""
     digest, path = key.digest(), key.cache_path()
     note = None if path else 'random weights: not cached'
     if path and osp.isfile(path):
         try:
             data, layout = read_export(path, digest)
-            return OnnxRuntimePart(data, layout), 'reused', path, None
+            runner = OnnxRuntimePart(data, layout)
+            check_part(model, runner)  # code changed since: exported anew
+            return runner, 'reused', path, None
         except Exception as err:  # a broken or foreign file: exported anew
             note = f'{_first_line(err)}; exported again'
     data, layout = export_part(model, digest)
     runner = OnnxRuntimePart(data, layout)
+    check_part(model, runner)
     if path is None:
         return runner, 'in memory', None, note
     try:
@@ -495,7 +499,6 @@ def use_backend(model: nn.Module, backend: str,
     start = time.perf_counter()
     try:
         runner, action, path, note = _load_or_export(model, key)
-        check_part(model, runner)
     except (BackendUnavailable, ImportError) as err:
         why = (f'{type(model).__name__} not exported: {err}'
                if isinstance(err, BackendUnavailable) else

@@ -122,6 +122,13 @@ def test_the_export_is_cached_by_checkpoint_and_config(tmp_path):
         f.write(g.read())
     again = use_backend(later, 'onnxruntime', other)
     assert again.action == 'exported' and 'another model' in again.reason
+    # the same key, a detector that computes otherwise now (its code
+    # changed): the cached file fails the check and is exported again
+    _, changed = _detector(DEMO_CFG, seed=2)
+    stale = use_backend(changed, 'onnxruntime', key)
+    assert stale.action == 'exported' and 'differs from torch' in \
+        stale.reason
+    assert use_backend(changed, 'onnxruntime', key).action == 'reused'
 
 
 def test_a_trace_that_bakes_the_data_in_runs_in_torch():
