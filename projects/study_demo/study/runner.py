@@ -73,8 +73,9 @@ def build_row_config(row: StudyRow,
                      metric: Optional[StudyMetric] = None,
                      row_dir: Optional[str] = None,
                      checkpoint: Optional[str] = None) -> Config:
-    """Load a row's config and apply its overrides, then the shared settings
-    (so ``settings.cfg_options`` win) and the metric's evaluator.
+    """Load a row's config and apply its overrides, the metric's evaluator,
+    then the shared settings (so ``settings.cfg_options`` win, also on
+    ``test_evaluator``).
 
     The pre-step ``row.prepare`` is not run here (see :func:`run_study`).
 
@@ -84,11 +85,11 @@ def build_row_config(row: StudyRow,
     cfg = load_row_config(row.config)
     if row.overrides:
         cfg.merge_from_dict(dict(row.overrides))
+    if metric is not None and metric.evaluator is not None:
+        cfg.test_evaluator = dict(metric.evaluator)
     row_dir = row_dir or row_seed_dir(settings, row, seed)
     apply_run_settings(cfg, row_dir, seed, settings.data_root,
                        settings.max_epochs, checkpoint, settings.cfg_options)
-    if metric is not None and metric.evaluator is not None:
-        cfg.test_evaluator = dict(metric.evaluator)
     return cfg
 
 

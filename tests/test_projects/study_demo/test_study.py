@@ -171,6 +171,12 @@ def test_pre_step_custom_run_and_pluggable_metric(tmp_path):
                        luna16_cpm(), log=lambda s: None)
     assert seen == dict(flag='anchors for seed 4',
                         evaluator=dict(type='LUNA16Metric'), override=5)
+    # --cfg-options win over the metric's evaluator too (not dropped)
+    run_study([row], StudySettings(
+        str(tmp_path / 'cut'), seeds=(4, ),
+        cfg_options={'test_evaluator.rpn_score_cut': 0.269}),
+        luna16_cpm(), log=lambda s: None)
+    assert seen['evaluator'] == dict(type='LUNA16Metric', rpn_score_cut=0.269)
     md = markdown_table(result)
     assert 'CPM' in md and 'FPs per scan' in md and '| X | 1/1 |' in md
 
