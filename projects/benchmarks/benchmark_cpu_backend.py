@@ -210,6 +210,15 @@ def _run(args, scan: str) -> dict:
                 / statistics.median(r[1] for r in runs['onnxruntime']))
     out.update(ratio=ratio, detector_ratio=detector, same=same,
                worst=worst.__dict__)
+    detach_backend(model)  # the torch side of the part is torch's
+    convs = _time_convolutions(model, runner, args, last, statistics.median(
+        r[1] for r in runs['torch']) / slices)
+    out.update(convolutions=convs)
+    print(f"convolutions alone (backbone, neck, RPN head; a batch of "
+          f"{args.batch_size}): eager {convs['torch']:.3f} s per slice, "
+          f"backend {convs['onnxruntime']:.3f} s "
+          f"({convs['torch'] / convs['onnxruntime']:.2f}x); the rest of the "
+          f"eager detector {convs['rest']:.3f} s per slice")
     print(f'findings of every run against the first torch run: '
           f'{worst.unmatched} boxes unmatched, boxes within '
           f'{worst.box_px:.2g} px, scores within {worst.score:.2g}')
@@ -217,6 +226,31 @@ def _run(args, scan: str) -> dict:
         atomic_write_text(args.json, json.dumps(out, indent=1))
     print(f'{ratio:.2f}x eager per scan (the detector alone '
           f'{detector:.2f}x; {threads} threads, f32) same findings: {same}')
+    return out
+
+
+def _time_convolutions(model, runner, args, result,
+                       eager_detector: float) -> dict:
+    """Median seconds per slice of the exported part in torch and in the
+    backend (interleaved, on a batch of the scan's padded slice size), and
+    what the eager detector (``eager_detector`` s per slice) spends
+    besides."""
+    import torch
+
+    from mmlesion.apis.whole_scan.backend import ExportedPart, dense_head_of
+    from projects.benchmarks.benchmark_timing import time_interleaved
+    size = [-(-n // 32) * 32 for n in result.resampled_geometry.shape_zyx[1:]]
+    inputs = torch.randn(args.batch_size, runner.layout.in_channels, *size,
+                         generator=torch.Generator().manual_seed(0))
+    part = ExportedPart(model, dense_head_of(model))
+    with torch.no_grad():
+        times = time_interleaved(
+            dict(torch=lambda: part(inputs),
+                 onnxruntime=lambda: runner(inputs)),
+            args.warmup, args.repeats, 'cpu')
+    out = {k: statistics.median(v) / args.batch_size
+           for k, v in times.items()}
+    out['rest'] = eager_detector - out['torch']
     return out
 
 
