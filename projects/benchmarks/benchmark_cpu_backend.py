@@ -6,9 +6,8 @@ alternately in one run, at the same threads, on the same scan.
 Example::
 
     python projects/benchmarks/benchmark_cpu_backend.py --quick
-    python projects/benchmarks/benchmark_cpu_backend.py \\
-        --config configs/elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py \\
-        --scan-size 512 40 --repeats 3 [--checkpoint CKPT] [--scan SCAN]
+    python projects/benchmarks/benchmark_cpu_backend.py --scan-size 512 40 \\
+        --repeats 3 [--config CONFIG] [--checkpoint CKPT] [--scan SCAN]
 
 Each timed run is a whole scan as ``tools/infer_volume.py`` runs it, files
 aside: read, resample, detect every slice, stack the boxes into findings,
