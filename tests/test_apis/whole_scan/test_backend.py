@@ -76,12 +76,16 @@ def test_the_backend_finds_what_torch_finds(name):
                          BackendKey(None, None, cfg.pretty_text))
     assert (status.backend, status.action) == ('onnxruntime', 'in memory')
     assert 'dense head' in status.part  # the RPN head's convs too
-    runner, calls = model.extract_feat.backend, []
+    runner, calls, head_calls = model.extract_feat.backend, [], []
     run = runner.session.run
     runner.session = type('Counted', (), dict(
         run=lambda self, *a: calls.append(1) or run(*a)))()
+    single = model.rpn_head.forward_single
+    model.rpn_head.forward_single = lambda x: head_calls.append(1) or \
+        single(x)
     exported = _detect(model, cfg, volume)
     assert len(calls) == 2  # 5 slices, batches of 3: the backend ran
+    assert head_calls == []  # the RPN head's maps came from the backend
     agreement = compare_detections(eager, exported)
     assert agreement.boxes >= 10 * len(volume.array)  # boxes compared
     assert agreement.same, agreement
