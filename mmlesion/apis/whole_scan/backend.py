@@ -186,7 +186,7 @@ class Layout:
     head_outputs: int = 0
     constants: List[str] = field(default_factory=list)
 
-    def split(self, flat: Sequence[Tensor]
+    def _split(self, flat: Sequence[Tensor]
               ) -> Tuple[Tuple[Tensor, ...], Optional[tuple]]:
         """``(features, head outputs or None)`` of the flat outputs."""
         n = self.num_feats
@@ -228,7 +228,7 @@ class OnnxRuntimePart:
         array = np.ascontiguousarray(
             inputs.detach().cpu().numpy(), dtype=np.float32)
         flat = self.session.run(None, {'inputs': array})
-        return self.layout.split([torch.from_numpy(a) for a in flat])
+        return self.layout._split([torch.from_numpy(a) for a in flat])
 
 
 def dense_head_of(model: nn.Module) -> Optional[nn.Module]:
@@ -298,7 +298,7 @@ def _layout(model: nn.Module, head: Optional[nn.Module],
     return Layout(in_channels, len(feats), heads)
 
 
-def export_part(model: nn.Module, digest: str = '') -> Tuple[bytes, Layout]:
+def _export_part(model: nn.Module, digest: str = '') -> Tuple[bytes, Layout]:
     """Export the detector's part (:class:`ExportedPart`) to ONNX.
 
     Args:
@@ -354,7 +354,7 @@ def _first_line(err: Any) -> str:
     return (str(err).strip().splitlines() or [''])[0][:200]
 
 
-def read_export(path: str, digest: str) -> Tuple[bytes, Layout]:
+def _read_export(path: str, digest: str) -> Tuple[bytes, Layout]:
     """A cached export and its layout.
 
     Raises:
@@ -457,13 +457,13 @@ def _load_or_export(model: nn.Module, key: BackendKey
     note = None if path else 'random weights: not cached'
     if path and osp.isfile(path):
         try:
-            data, layout = read_export(path, digest)
+            data, layout = _read_export(path, digest)
             runner = OnnxRuntimePart(data, layout)
             check_part(model, runner)  # code changed since: exported anew
             return runner, 'reused', path, None
         except Exception as err:  # a broken or foreign file: exported anew
             note = f'{_first_line(err)}; exported again'
-    data, layout = export_part(model, digest)
+    data, layout = _export_part(model, digest)
     runner = OnnxRuntimePart(data, layout)
     check_part(model, runner)
     if path is None:
