@@ -170,7 +170,14 @@ class DetectionSettings:
                 ('iou_thr', self.iou_thr, lambda v: 0 < v <= 1, 'in (0, 1]'),
                 ('max_gap', self.max_gap, lambda v: v >= 0, '>= 0'),
                 ('min_slices', self.min_slices, lambda v: v >= 1, '>= 1'),
-                ('batch_size', self.batch_size, lambda v: v >= 1, '>= 1')):
+                ('batch_size', self.batch_size, lambda v: v >= 1, '>= 1'),
+                *((name, value, lambda v: 0 <= v <= 1, 'None or in [0, 1]')
+                  for name, value in (('contain_thr', self.contain_thr),
+                                      ('merge_iou', self.merge_iou))
+                  if value is not None),
+                *(() if self.join_gap is None else (
+                    ('join_gap', self.join_gap, lambda v: v >= 0,
+                     'None or >= 0'), ))):
             if not (isinstance(value, numbers.Real)
                     and math.isfinite(value) and ok(value)):
                 raise ValueError(

@@ -347,30 +347,33 @@ def _join_along_z(findings: List[Finding3D],
     alive = list(findings)
     i = 0
     while i < len(alive):
-        f = alive[i]
-        for j in range(len(alive) - 1, -1, -1):
-            g = alive[j]
-            if j == i:
-                continue
-            if g.slice_range[0] > f.slice_range[1]:
-                gap, ends = g.slice_range[0] - f.slice_range[1] - 1, (
-                    _end_box(f, True), _end_box(g, False))
-            elif g.slice_range[1] < f.slice_range[0]:
-                gap, ends = f.slice_range[0] - g.slice_range[1] - 1, (
-                    _end_box(f, False), _end_box(g, True))
-            else:
-                continue
-            if gap > settings.join_gap:
-                continue
-            a, b = (e.reshape(4, 1) for e in ends)
-            area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
-            if settings.linkable(a, area[0], b, area[1])[1][0, 0]:
-                f = alive[i] = fuse_findings([f, g], settings)
-                del alive[j]
-                if j < i:
-                    i -= 1
-        i += 1
+        j = next((j for j, g in enumerate(alive)
+                  if j != i and _joins(alive[i], g, settings)), None)
+        if j is None:  # nothing (more) to take: the next finding
+            i += 1
+            continue
+        alive[i] = fuse_findings([alive[i], alive[j]], settings)
+        del alive[j]
+        i -= j < i
     return alive
+
+
+def _joins(f: Finding3D, g: Finding3D, settings: StackSettings) -> bool:
+    """Whether ``g`` lies at most ``join_gap`` slices beyond an end of
+    ``f`` along z (not overlapping it) with facing end boxes that link."""
+    if g.slice_range[0] > f.slice_range[1]:
+        gap, ends = g.slice_range[0] - f.slice_range[1] - 1, (
+            _end_box(f, True), _end_box(g, False))
+    elif g.slice_range[1] < f.slice_range[0]:
+        gap, ends = f.slice_range[0] - g.slice_range[1] - 1, (
+            _end_box(f, False), _end_box(g, True))
+    else:
+        return False
+    if gap > settings.join_gap:
+        return False
+    a, b = (e.reshape(4, 1) for e in ends)
+    area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
+    return bool(settings.linkable(a, area[0], b, area[1])[1][0, 0])
 
 
 def _merge_3d(findings: List[Finding3D],

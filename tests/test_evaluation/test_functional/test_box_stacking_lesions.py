@@ -86,3 +86,21 @@ def test_bad_lesion_steps_are_refused():
                 dict(join_gap=-1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             _stack({0: [([0, 0, 1, 1], .5)]}, **bad)
+
+
+def test_a_joined_finding_takes_the_next_fragment_too():
+    """Three fragments of one lesion, each 2 slices from the next: the
+    best joins the one beside it, and the lesion so grown the third."""
+    box = [0, 0, 10, 10]
+    boxes = {0: [(box, .5)], 1: [(box, .5)], 4: [(box, .9)], 5: [(box, .9)],
+             8: [(box, .3)], 9: [(box, .3)]}
+    (one, ) = _stack(boxes, join_gap=2)
+    assert one.slice_range == (0, 9) and one.score == .9
+
+
+def test_detection_settings_refuse_bad_lesion_steps():
+    from mmlesion.apis.whole_scan.settings import DetectionSettings
+    for bad in (dict(contain_thr=2.), dict(merge_iou=-1.), dict(join_gap=-2)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            DetectionSettings(**bad)
+    assert DetectionSettings(join_gap=0, merge_iou=.1).merge_iou == .1
