@@ -5,6 +5,7 @@ each job retrieves, runs and stores back its share
 (:func:`~mmlesion.apis.whole_scan.dicomweb_batch.run_server_inference`).
 """
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Set, Tuple
@@ -17,7 +18,7 @@ from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
 from .scan_list import NamedScan
 from .server_source import FoundSeries, find_series
 from .shard_summary import ShardedRow, shard_folder
-from .store_back import ON_SERVER, STORED
+from .store_back import ON_SERVER, STARTED_STORES, STORED
 from .shards import ShardedRun, ShardWork, run_sharded_inference
 
 
@@ -43,6 +44,8 @@ class SeriesWork(ShardWork):
         #: (series UID, 'sr' or 'seg') a round of this run stored (a retry
         #: finds them on the server, and its table says so).
         self._stored: Set[Tuple[str, str]] = set()
+        #: When this run began: a store recorded as begun since is its own.
+        self._began = time.time()
 
     def __getstate__(self) -> dict:
         """Pickled (a Slurm job) without the DICOMweb password."""
@@ -104,12 +107,18 @@ class SeriesWork(ShardWork):
         return (SERVER_SUMMARY, )
 
     def round_ended(self, folders: Sequence[Path]) -> None:
-        """Remember what the round's jobs stored (their shards' tables,
-        each series' SR and SEG asked again by this round)."""
+        """Remember what the round's jobs stored (their shards' tables, and
+        the stores a job killed before its table recorded as begun: a retry
+        finds those on the server)."""
         for shard in folders:
             for uid, rec in self._table(shard).items():
                 self._stored.update((uid, kind) for kind in ('sr', 'seg')
                                     if rec.get(kind) == STORED)
+            # a job killed after a store, before its table said so
+            for started in (Path(shard) / STARTED_STORES).glob('*.*'):
+                folder, kind = started.name.rsplit('.', 1)
+                if started.stat().st_mtime >= self._began - 1:
+                    self._stored.add((folder, kind))
 
     def _store_status(self, row: ShardedRow, rec: dict, kind: str) -> str:
         """What became of a series' SR or SEG in this run: ``stored`` by

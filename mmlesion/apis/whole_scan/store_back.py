@@ -16,6 +16,8 @@ from .server_source import DicomServerError, SeriesRef, SeriesTransport
 
 #: ``StoredFile.status`` values.
 STORED, ON_SERVER = 'stored', 'on the server already'
+#: Folder beside the result sets of a run that records each store begun.
+STARTED_STORES = '.stores_started'
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,26 @@ def store_scan_results(transport: SeriesTransport, ref: SeriesRef,
             continue
         if not any(f.status == STORED for f in out):  # asked once
             _check_source_on_server(transport, ref)
+        # before the store: a run killed after it sees what it sent
+        record_store_started(result_dir, kind, uid)
         transport.store(ds, what)
         out.append(StoredFile(kind, uid, STORED))
     return out
+
+
+def store_started_file(result_dir: Path, kind: str) -> Path:
+    """Where the store of a result set's SR or SEG is recorded as begun:
+    ``<folder of the sets>/.stores_started/<set>.<kind>``."""
+    result_dir = Path(result_dir)
+    return result_dir.parent / STARTED_STORES / f'{result_dir.name}.{kind}'
+
+
+def record_store_started(result_dir: Path, kind: str, uid: str) -> None:
+    """Record (atomically) that the store of ``uid`` is about to be sent:
+    a run killed between the store and its table can then tell its own
+    store from one an earlier run made (``server.csv``)."""
+    from mmlesion.utils.writing.atomic import atomic_write_text
+    atomic_write_text(str(store_started_file(result_dir, kind)), uid + '\n')
 
 
 def _check_source_on_server(transport: SeriesTransport,

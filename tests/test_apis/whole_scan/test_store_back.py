@@ -145,3 +145,61 @@ def test_each_scan_stored_as_soon_as_it_is_written(
     argv[argv.index(f'SeriesInstanceUID={uids[0]}')] = 'PatientID=REF1'
     assert load_tool('infer_volume.py').main(argv) == 0, capsys.readouterr()
     assert seen == [([], ['', '']), (['SEG', 'SR'], ['done', ''])]
+
+
+def test_a_store_begun_is_recorded_before_it_is_sent(tmp_path):
+    """No server: the store's record is written before the store is sent,
+    so a job killed during or right after the store leaves it; the run's
+    round then counts that SR as its own (a retry finds it on the
+    server), not a record older than the run."""
+    import json
+    import os
+    import time
+
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+
+    from mmlesion.apis.whole_scan.server_shards import SeriesWork
+    from mmlesion.apis.whole_scan.server_source import (DicomServerError,
+                                                        FoundSeries, SeriesRef)
+    from mmlesion.apis.whole_scan.store_back import (store_scan_results,
+                                                     store_started_file)
+    shard = tmp_path / 'shard_000'
+    result = shard / '1.2.3'
+    result.mkdir(parents=True)
+    ds = pydicom.Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = '1.2', '1.2.9'
+    ds.SOPInstanceUID = '1.2.9.1'
+    ds.SOPClassUID = pydicom.uid.ComprehensiveSRStorage
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(str(result / 'findings_sr.dcm'), enforce_file_format=True)
+    (result / 'findings.json').write_text(json.dumps(
+        dict(dicom=dict(written=True, sr='findings_sr.dcm'))))
+
+    class Killed:
+        def holds_instance(self, *args):
+            return False
+
+        def holds_series(self, *args):
+            return True
+
+        def store(self, ds, what):
+            raise DicomServerError('killed while storing')
+
+    found = FoundSeries(to_run=[SeriesRef('1.2', '1.2.3')], skipped=[])
+    work = SeriesWork(object(), found)
+    with pytest.raises(DicomServerError):
+        store_scan_results(Killed(), SeriesRef('1.2', '1.2.3'), result)
+    started = store_started_file(result, 'sr')
+    assert started.read_text() == '1.2.9.1\n'
+    work.round_ended([shard])
+    assert ('1.2.3', 'sr') in work._stored
+    # a record older than this run (an earlier command's) is not its own
+    old = time.time() - 3600
+    os.utime(started, (old, old))
+    work = SeriesWork(object(), found)
+    work.round_ended([shard])
+    assert ('1.2.3', 'sr') not in work._stored
