@@ -25,6 +25,7 @@ found and the findings per scan, and writes ``scan_lesions.json`` and
 import argparse
 import json
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -107,10 +108,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             scan_point = point is not None and point.fp_unit == 'scan'
             steps = (point.lesion_steps if scan_point else
                      detection.lesion_steps())
-            result = judge_scans(scans, _with(detection, steps))
+            detection = replace(detection, **steps)
+            result = judge_scans(scans, detection)
             if scan_point:  # what a whole-scan run keeps on these scans
-                kept = judge_kept(scans, _with(detection, steps),
-                                  point.threshold)
+                kept = judge_kept(scans, detection, point.threshold)
     except (FileNotFoundError, ValueError, ImportError,
             UntrustedCheckpointError, CorruptCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
@@ -121,7 +122,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         record['tried'] = [dict(steps=s, mean_sensitivity=round(m, 6))
                            for s, m in calibration.tried]
     if kept is not None:
-        from dataclasses import asdict
         record['operating_point'] = dict(
             fp_per_scan=point.fp_rate, validated_on=point.split,
             **asdict(kept))
@@ -143,11 +143,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               '(tools/infer_volume.py keeps the findings at --fp-per-scan, '
               'default 4)')
     return 0
-
-
-def _with(detection, steps):
-    from dataclasses import replace
-    return replace(detection, **steps)
 
 
 def format_result(result, steps: dict, split: str) -> str:

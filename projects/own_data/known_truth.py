@@ -38,7 +38,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -189,35 +189,43 @@ def chance_froc(config: Path, boxes_per_image: int = 32,
 
 
 def chance_scan_findings(ann_file: Path, split: str = 'test',
-                         per_scan: int = 32, seed: int = 0):
+                         per_scan: int = 32, seeds: Sequence[int] = (0, )
+                         ) -> list:
     """Findings of a detector that knows nothing but the lesion sizes: in
     each scan of ``split``, ``per_scan`` boxes of the training lesions' 3D
     sizes (mm), centred on voxels drawn uniformly inside the body (HU >
-    -500), scored at random; returns the per-scan ``(N, 7)`` findings, the
-    lesions and the spacings for :func:`~mmlesion.evaluation.functional.
+    -500), scored at random. The scans are read once; each seed is one
+    draw. Returns per seed the per-scan ``(N, 7)`` findings, the lesions
+    and the spacings for :func:`~mmlesion.evaluation.functional.
     scan_lesions.evaluate_scan_findings`."""
     from mmlesion.apis.whole_scan.calibrate import read_scan_truths
     from mmlesion.datasets.volumes import load_ct_volume
-    rng = np.random.default_rng(seed)
     sizes_mm = []
     for truth in read_scan_truths(str(ann_file), 'train'):
         spacing = np.asarray(load_ct_volume(truth.path).spacing_zyx)[::-1]
         sizes_mm += list((truth.lesions[:, 3:] - truth.lesions[:, :3]) *
                          spacing)
     sizes_mm = np.asarray(sizes_mm)
-    findings, lesions, spacings = [], [], []
+    scans = []  # (body voxels z, y, x; voxel spacing x, y, z; truth)
     for truth in read_scan_truths(str(ann_file), split):
         volume = load_ct_volume(truth.path)
-        z, y, x = np.nonzero(volume.array > -500)
-        pick = rng.integers(len(x), size=per_scan)
-        centre = np.stack([x[pick], y[pick], z[pick]], 1) + .5
-        size = sizes_mm[rng.integers(len(sizes_mm), size=per_scan)] / \
-            np.asarray(volume.spacing_zyx)[::-1]
-        findings.append(np.concatenate([centre - size / 2, centre + size / 2,
-                                        rng.random((per_scan, 1))], 1))
-        lesions.append(truth.lesions)
-        spacings.append(volume.spacing_zyx)
-    return findings, lesions, spacings
+        scans.append((np.nonzero(volume.array > -500), volume.spacing_zyx,
+                      truth))
+    draws = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        findings = []
+        for (z, y, x), spacing_zyx, truth in scans:
+            pick = rng.integers(len(x), size=per_scan)
+            centre = np.stack([x[pick], y[pick], z[pick]], 1) + .5
+            size = sizes_mm[rng.integers(len(sizes_mm), size=per_scan)] / \
+                np.asarray(spacing_zyx)[::-1]
+            findings.append(np.concatenate(
+                [centre - size / 2, centre + size / 2,
+                 rng.random((per_scan, 1))], 1))
+        draws.append((findings, [t.lesions for _, _, t in scans],
+                      [s for _, s, _ in scans]))
+    return draws
 
 
 #: Draws of chance's boxes averaged (:func:`whole_scan_3d`).
@@ -242,9 +250,8 @@ def whole_scan_3d(config: Path, checkpoint: Path, ann_file: Path, out: Path,
     model = json.loads((out / 'scan_test' / 'scan_lesions.json').read_text())
     # chance: the mean over draws (one draw of 32 boxes a scan on a few
     # test lesions varies by a lesion or two)
-    draws = [evaluate_scan_findings(*chance_scan_findings(ann_file,
-                                                          seed=seed))
-             for seed in range(CHANCE_DRAWS)]
+    draws = [evaluate_scan_findings(*draw) for draw in chance_scan_findings(
+        ann_file, seeds=range(CHANCE_DRAWS))]
     rate = model['fp_rates'].index(4.)
     record = dict(
         hit_rule=model['hit_rule'], test_scans=model['num_scans'],

@@ -380,7 +380,9 @@ def _merge_3d(findings: List[Finding3D],
               settings: StackSettings) -> List[Finding3D]:
     """3D NMS of the findings at ``settings.merge_iou`` (highest score
     first), each suppressed one fused into the finding that suppressed
-    it (:func:`fuse_findings`)."""
+    it (:func:`fuse_findings`); the greedy loop of :func:`~mmlesion.
+    structures.bbox_3d.nms_3d`, kept here since the fusion needs which
+    finding suppressed which."""
     if settings.merge_iou is None or len(findings) < 2:
         return findings
     import torch

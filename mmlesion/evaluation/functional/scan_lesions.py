@@ -116,7 +116,11 @@ def match_scan_findings(findings: Sequence[np.ndarray],
                         ) -> Tuple[FROCMatch, np.ndarray]:
     """The hit walk over scans (module doc): findings by decreasing score
     (stable), each a true positive when it hits a lesion no finding before
-    it hit, else a false positive.
+    it hit, else a false positive. Not :func:`~mmlesion.evaluation.
+    functional.froc.match_detections`: that one measures the legacy +1
+    voxel sizes of inclusive indices, which a finding thinner than a voxel
+    of the scan (one resampled slice of a thick-slice scan) does not
+    have.
 
     Args:
         findings (Sequence[np.ndarray]): per scan ``(N_i, 7)`` boxes and
