@@ -401,22 +401,6 @@ class OperatingPoint(FieldRecord):
     note: Optional[str] = None
     lesion_steps: Optional[Dict[str, Any]] = None
 
-    def describe(self) -> str:
-        """One line: the threshold and where it came from."""
-        if self.source != 'validation':
-            why = ('--score-thr' if self.source == 'score-thr' else
-                   'no validated operating point in the checkpoint')
-            return f'every finding above {self.threshold:.4g} ({why})'
-        sens = ('' if self.sensitivity is None else
-                f'sensitivity {self.sensitivity:.3f}; ')
-        if self.fp_unit == 'scan':
-            return (f'findings scored >= {self.threshold:.4g}: at most '
-                    f'{self.fp_rate:g} false findings per scan on the '
-                    f'validation scans ({sens}{self.split})')
-        return (f'score >= {self.threshold:.4g}: {self.fp_rate:g} FPs per '
-                f'{self.fp_unit} on validation ({sens}{self.split}, epoch '
-                f'{self.epoch})')
-
 
 @dataclass
 class SliceDetections:

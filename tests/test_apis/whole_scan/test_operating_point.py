@@ -151,9 +151,6 @@ def test_a_per_scan_record_wins_with_its_lesion_steps(scan_and_checkpoints,
     point = result.operating_point
     assert (point.fp_unit, point.fp_rate, point.threshold,
             point.lesion_steps) == ('scan', 4., threshold, steps)
-    assert point.describe().startswith(
-        f'findings scored >= {threshold:.4g}: at most 4 false findings per '
-        'scan on the validation scans (sensitivity 0.900')
     assert [f.score for f in result.findings] == [
         s for s in sorted(scores, reverse=True) if s >= threshold]
     assert result.detection.lesion_steps() == steps
@@ -214,20 +211,6 @@ def test_findings_keep_their_best_2d_score_not_a_rescored_one():
     assert np.round(candidates.centres_world, 3).tolist() == [
         f.center_world for f in every]
     assert stacked(.61)[0] == []
-
-
-def test_the_operating_point_says_where_it_came_from():
-    from mmlesion.apis.whole_scan.results import OperatingPoint
-    point = OperatingPoint('validation', .25, 4., 'image', .8,
-                           'DL_info.csv (val)', 7)
-    assert point.describe() == (
-        'score >= 0.25: 4 FPs per image on validation (sensitivity 0.800; '
-        'DL_info.csv (val), epoch 7)')
-    assert 'sensitivity' not in OperatingPoint(
-        'validation', .25, 4., 'image').describe()
-    assert OperatingPoint('none', .05).describe() == (
-        'every finding above 0.05 (no validated operating point in the '
-        'checkpoint)')
 
 
 #: A well-formed record (thresholds non-increasing as the rate grows).
