@@ -3,6 +3,7 @@ from .affine import MultiSliceRandomAffine  # noqa: F401
 from .loading import (LoadDeepLesionSlices, LoadRecistPoints,  # noqa: F401
                       LoadVolumeSlices)
 from .inference_loading import LesionInferencerLoader  # noqa: F401
+from .lesion_patch_crop import LesionPatchCrop  # noqa: F401
 from .recist_grabcut import RecistToMask  # noqa: F401
 from .recist_grabcut_ops import (GrabCutSettings, box_ellipse,  # noqa: F401
                                  key_slice_uint8, paste_crop,
