@@ -5,10 +5,10 @@
 The defaults and choices are the library's (:class:`~mmlesion.datasets.
 converters.convert.ConvertSettings`, :class:`~mmlesion.datasets.
 converters.deeplesion_export.DeepLesionExporter`, the presets): the data
-file those modules read (``datasets/converters/tool_defaults.json``), read
+file those modules read (``apps/own_data/tool_defaults.json``), read
 here without importing the library; the lesion type and window are
 ``None`` unless given: the preset's are filled in by
-:func:`mmlesion.datasets.converters.cli.settings_from_args`.
+:func:`mmlesion.apps.own_data.cli.settings_from_args`.
 :func:`run_converter` parses and runs a conversion, for every converter
 tool.
 """
@@ -22,7 +22,7 @@ from .parser import tool_parser
 
 def _shown() -> dict:
     """The converter's defaults and choices (the library's data file)."""
-    return package_json('datasets/converters/tool_defaults.json')
+    return package_json('apps/own_data/tool_defaults.json')
 
 
 def _column(text: str) -> tuple:
@@ -46,10 +46,10 @@ def run_converter(doc: str, argv: Optional[Sequence[str]] = None,
 
     Returns:
         int: the exit status of
-        :func:`mmlesion.datasets.converters.cli.run_cli`.
+        :func:`mmlesion.apps.own_data.cli.run_cli`.
     """
     args = converter_parser(doc, preset).parse_args(argv)
-    from mmlesion.datasets.converters.cli import run_cli
+    from mmlesion.apps.own_data.cli import run_cli
     return run_cli(args)
 
 

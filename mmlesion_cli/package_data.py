@@ -26,7 +26,7 @@ def _package_dir() -> str:
 
 def package_json(relative: str) -> Any:
     """The JSON file ``relative`` (``/``-separated) of the ``mmlesion``
-    package, e.g. ``'datasets/demo/tool_defaults.json'``."""
+    package, e.g. ``'apps/demo/tool_defaults.json'``."""
     path = osp.join(_package_dir(), *relative.split('/'))
     with open(path) as f:
         return json.load(f)

@@ -42,17 +42,17 @@ memoize_metafile_lookup()  # mmdet's metafiles parsed once per process
 #: at the end while the other idles.
 SLOW_FIRST = (
     'tests/test_projects/own_data/test_known_truth.py',
-    'tests/test_reproduce/test_e2e_lens.py',
-    'tests/test_reproduce/test_e2e_aggregated3d.py',
+    'tests/test_apps/test_reproduce/test_e2e_lens.py',
+    'tests/test_apps/test_reproduce/test_e2e_aggregated3d.py',
     'tests/test_docs/test_docs_run.py',
     'tests/test_tools/test_reproduce.py',
-    'tests/test_reproduce/test_e2e_elixirnet.py',
-    'tests/test_reproduce/test_e2e_elixirnet_rows.py',
+    'tests/test_apps/test_reproduce/test_e2e_elixirnet.py',
+    'tests/test_apps/test_reproduce/test_e2e_elixirnet_rows.py',
     'tests/test_projects/retinanet_lesion/test_eval_retinanet_lesion_demo.py',
     'tests/test_projects/lens/test_lens_demo_tool.py',
     'tests/test_tools/test_train_test.py',
     'tests/test_tools/test_search_alb.py',
-    'tests/test_apis/whole_scan/test_batch.py',
+    'tests/test_apps/whole_scan/test_batch.py',
     'tests/test_configs/test_all_configs.py',
     'tests/test_projects/elixirnet/test_eval_elixirnet_demo.py',
     'tests/test_projects/study_demo/test_study_seed_jobs.py',
@@ -61,10 +61,10 @@ SLOW_FIRST = (
 #: The files whose tests use the one-node Slurm cluster (``slurm_cluster``,
 #: one per session): they run on one worker.
 SLURM_FILES = (
-    'tests/test_reproduce/test_slurm.py',
+    'tests/test_apps/test_reproduce/test_slurm.py',
     'tests/test_tools/test_slurm_tools.py',
     'tests/test_tools/test_luna16_cv.py',
-    'tests/test_apis/whole_scan/test_shards_slurm.py',
+    'tests/test_apps/whole_scan/test_shards_slurm.py',
 )
 
 
@@ -139,7 +139,7 @@ def tiny_demo_root(tmp_path_factory) -> Path:
     10 train, 4 val and 2 test key slices of 256 x 256 pixels: enough for a
     few training iterations of the demo config.
     """
-    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.apps.demo import generate_demo_deeplesion
     root = tmp_path_factory.mktemp('demo') / 'demo_deeplesion'
     generate_demo_deeplesion(
         root, seed=1, num_train=10, num_val=4, num_test=2)

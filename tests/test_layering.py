@@ -4,7 +4,7 @@
 Every import counts: at module level, inside functions, under
 ``if TYPE_CHECKING:``; relative imports are resolved against the file.
 
-* No module imports a layer above its own: tools > methods > reproduce >
+* No module imports a layer above its own: tools > methods > apps >
   protocols > apis >
   engine/visualization > datasets/models/evaluation (with anchors and
   nas) > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
@@ -61,7 +61,7 @@ from mmlesion.testing import repo_root
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
     'models', 'anchors', 'nas', 'visualization', 'engine', 'apis',
-    'protocols', 'reproduce', 'methods')
+    'protocols', 'apps', 'methods')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
 MAX_LINES = 600

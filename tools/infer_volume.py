@@ -47,14 +47,14 @@ scans with results already are skipped (run the same command again after
 a kill), and while the model runs on a scan the next ones are read and
 resampled (``--read-ahead``) and the files of the last ones are written
 (``--no-overlap``: one step after another; the findings are the same). See
-:mod:`mmlesion.apis.whole_scan.batch`.
+:mod:`mmlesion.apps.whole_scan.batch`.
 
 ``--scan-tree ROOT`` adds every scan under a folder (results named by
 their path under it); ``--jobs N [--slurm]`` shards a batch, or the series
 of a server query, over local processes or a Slurm job array, every scan
 finished once, with one merged findings table (docs/archive.md;
-:mod:`mmlesion.apis.whole_scan.shards`,
-:mod:`mmlesion.apis.whole_scan.server_shards`).
+:mod:`mmlesion.apps.whole_scan.shards`,
+:mod:`mmlesion.apps.whole_scan.server_shards`).
 
 Weights trained on the synthetic demo data (the rule:
 :mod:`mmlesion.apis.whole_scan.model`) get a ``model_warning`` in
@@ -78,9 +78,11 @@ from mmlesion_cli.common_args import (add_cfg_options_argument,
 def shown_defaults() -> dict:
     """The defaults and choices of whole-scan inference the options show
     (:class:`~mmlesion.apis.whole_scan.settings.DetectionSettings`,
-    :class:`~mmlesion.apis.whole_scan.settings.RunSettings`, ...): the data
-    file those modules read, read without importing the library."""
-    return package_json('apis/whole_scan/tool_defaults.json')
+    :class:`~mmlesion.apis.whole_scan.settings.RunSettings`, the batch,
+    shard and server options of :mod:`mmlesion.apps.whole_scan`): the data
+    files those modules read, read without importing the library."""
+    return dict(package_json('apis/whole_scan/tool_defaults.json'),
+                **package_json('apps/whole_scan/tool_defaults.json'))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -255,7 +257,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.apis.whole_scan.server_source import DicomServerError
+    from mmlesion.apps.whole_scan.server_source import DicomServerError
     from mmlesion.apis.whole_scan.run import run_volume_inference
     from mmlesion.apis.whole_scan.write import (format_summary,
                                                 remove_stale_staging)
@@ -426,7 +428,7 @@ def check_server_arguments(parser: argparse.ArgumentParser,
 def add_shard_arguments(parser: argparse.ArgumentParser,
                         shown: dict) -> None:
     """--jobs, --slurm and the Slurm jobs' resources
-    (:class:`mmlesion.apis.whole_scan.shards.ShardSettings`); ``shown``:
+    (:class:`mmlesion.apps.whole_scan.shards.ShardSettings`); ``shown``:
     :func:`shown_defaults`."""
     shard = shown['ShardSettings']
 
@@ -456,7 +458,7 @@ def add_shard_arguments(parser: argparse.ArgumentParser,
 
 def _batch_scans(args: argparse.Namespace) -> list:
     """The scans of the command line, --scan-list and --scan-tree."""
-    from mmlesion.apis.whole_scan.scan_list import (find_scans,
+    from mmlesion.apps.whole_scan.scan_list import (find_scans,
                                                     read_scan_list)
     scans = list(args.scan)
     if args.scan_list:
@@ -468,8 +470,8 @@ def _batch_scans(args: argparse.Namespace) -> list:
 
 def _shard_settings(args: argparse.Namespace):
     """--jobs, --slurm and the jobs' resources as
-    :class:`mmlesion.apis.whole_scan.shards.ShardSettings`."""
-    from mmlesion.apis.whole_scan.shards import ShardSettings
+    :class:`mmlesion.apps.whole_scan.shards.ShardSettings`."""
+    from mmlesion.apps.whole_scan.shards import ShardSettings
     return ShardSettings(
         jobs=args.jobs, launcher='slurm' if args.slurm else 'local',
         partition=args.partition, cpus_per_task=args.cpus_per_task,
@@ -479,15 +481,15 @@ def _shard_settings(args: argparse.Namespace):
 
 def _run_sharded(args: argparse.Namespace, cfg, source=None) -> int:
     """The batch (or, with ``source``, the series of a server query)
-    sharded over --jobs jobs (:func:`mmlesion.apis.whole_scan.shards.
-    run_sharded_inference`, :func:`mmlesion.apis.whole_scan.server_shards.
+    sharded over --jobs jobs (:func:`mmlesion.apps.whole_scan.shards.
+    run_sharded_inference`, :func:`mmlesion.apps.whole_scan.server_shards.
     run_sharded_query`); 1 when a scan failed."""
     import os
 
     from mmlesion.apis.whole_scan.settings import Finishing
-    from mmlesion.apis.whole_scan.shard_summary import \
+    from mmlesion.apps.whole_scan.shard_summary import \
         format_sharded_summary
-    from mmlesion.apis.whole_scan.shards import (ShardedRun,
+    from mmlesion.apps.whole_scan.shards import (ShardedRun,
                                                  run_sharded_inference)
     settings = ShardedRun(
         cfg, args.checkpoint, args.out_dir, run_settings=_run_settings(args),
@@ -496,8 +498,8 @@ def _run_sharded(args: argparse.Namespace, cfg, source=None) -> int:
     if source is None:
         rows = run_sharded_inference(_batch_scans(args), settings)
     else:
-        from mmlesion.apis.whole_scan.dicomweb_batch import SERVER_SUMMARY
-        from mmlesion.apis.whole_scan.server_shards import run_sharded_query
+        from mmlesion.apps.whole_scan.dicomweb_batch import SERVER_SUMMARY
+        from mmlesion.apps.whole_scan.server_shards import run_sharded_query
         rows = run_sharded_query(source, settings).rows
         print('every series the query found (run or skipped): '
               f'{os.path.join(args.out_dir, SERVER_SUMMARY)}')
@@ -508,16 +510,16 @@ def _run_sharded(args: argparse.Namespace, cfg, source=None) -> int:
 
 def _run_server(args: argparse.Namespace, cfg) -> int:
     """The series of a DICOMweb or DIMSE query through one model, results
-    stored back (:func:`mmlesion.apis.whole_scan.dicomweb_batch.
+    stored back (:func:`mmlesion.apps.whole_scan.dicomweb_batch.
     run_server_inference`); 1 when a series failed."""
     import os
 
-    from mmlesion.apis.whole_scan.dicomweb_batch import (
+    from mmlesion.apps.whole_scan.dicomweb_batch import (
         SERVER_SUMMARY, run_server_inference)
-    from mmlesion.apis.whole_scan.dicomweb_source import (PASSWORD_ENV,
+    from mmlesion.apps.whole_scan.dicomweb_source import (PASSWORD_ENV,
                                                           DicomWebSettings)
-    from mmlesion.apis.whole_scan.dimse_source import DimseSettings
-    from mmlesion.apis.whole_scan.server_source import parse_query
+    from mmlesion.apps.whole_scan.dimse_source import DimseSettings
+    from mmlesion.apps.whole_scan.server_source import parse_query
     from mmlesion.apis.whole_scan.settings import Finishing
     query = parse_query(args.query)
     if args.dimse:
@@ -550,9 +552,9 @@ def _run_server(args: argparse.Namespace, cfg) -> int:
 
 def _run_batch(args: argparse.Namespace, cfg) -> int:
     """Every scan of the command line and of --scan-list through one
-    model (:func:`mmlesion.apis.whole_scan.batch.run_batch_inference`); 1
+    model (:func:`mmlesion.apps.whole_scan.batch.run_batch_inference`); 1
     when a scan failed."""
-    from mmlesion.apis.whole_scan.batch import (format_batch_summary,
+    from mmlesion.apps.whole_scan.batch import (format_batch_summary,
                                                 run_batch_inference)
     from mmlesion.apis.whole_scan.settings import Finishing
     rows = run_batch_inference(cfg, args.checkpoint, _batch_scans(args),

@@ -103,11 +103,11 @@ def _submit_folds(args: argparse.Namespace, folds: List[int],
                   work_root: str, logger) -> Optional[int]:
     """--executor slurm: one job per fold not done; waits unless
     --no-wait (then returns 0). None: go on and pool here."""
-    from mmlesion.reproduce import Row, Stage
-    from mmlesion.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
+    from mmlesion.apps.reproduce import Row, Stage
+    from mmlesion.apps.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
                                                   round_hours,
                                                   training_gpu_hours)
-    from mmlesion.reproduce.slurm import (SlurmOptions, job_status,
+    from mmlesion.apps.reproduce.slurm import (SlurmOptions, job_status,
                                                submit_rows, wait_for_jobs)
     if not args.partition:
         raise ValueError('--executor slurm needs --partition')
@@ -205,7 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     logger = get_tool_logger('luna16_cv')
     if args.status:
-        from mmlesion.reproduce.slurm import job_status, status_table
+        from mmlesion.apps.reproduce.slurm import job_status, status_table
         print(status_table(job_status(work_root)))
         return 0
     if args.executor == 'slurm':

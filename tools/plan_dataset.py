@@ -6,7 +6,7 @@ lists), writes the dataset's fingerprint beside it (``<name>.fingerprint.
 json`` and ``.png``: spacings, sizes, orientations, HU inside and outside
 lesions, lesion counts and sizes per split, a montage of lesion crops;
 reused while the annotation file is unchanged), plans the detector
-(:mod:`mmlesion.anchors.dataset_plan`: 2.5D or 3D-AG, spacing, HU window,
+(:mod:`mmlesion.apps.own_data.dataset_plan`: 2.5D or 3D-AG, spacing, HU window,
 slices, crop and batch within ``--gpu-mem-gb``, anchors, schedule), prints
 every choice with its reason and writes ``--out``: a config inheriting one
 of the repository's, each planned value under its reason.
@@ -107,15 +107,15 @@ def _fingerprint(args, stem: str):
     """The fingerprint of ``args.ann_file``: read where one of the same
     file exists with its picture, else computed and written (the picture,
     then the JSON, then the records of a killed run removed)."""
-    from mmlesion.datasets.converters.fingerprint import (
+    from mmlesion.apps.own_data.fingerprint import (
         FINGERPRINT_VERSION, DatasetFingerprint, FingerprintSettings,
         compute_fingerprint)
-    from mmlesion.datasets.converters.scan_records import remove_records
+    from mmlesion.apps.own_data.scan_records import remove_records
     from mmlesion.datasets.volumes.scan_switches import ScanChecks
     from mmlesion.datasets.volumes.annotation_file import read_json_file
     from mmlesion.utils.checkpoints.checksum import sha256_file
     from mmlesion.utils.writing.atomic import atomic_write_json
-    from mmlesion.visualization.fingerprint_figure import draw_fingerprint
+    from mmlesion.apps.own_data.fingerprint_figure import draw_fingerprint
     path, picture = stem + '.fingerprint.json', stem + '.fingerprint.png'
     if osp.isfile(path) and osp.isfile(picture) and not args.refresh:
         fp = DatasetFingerprint.from_json(read_json_file(path, path), path)
@@ -141,13 +141,13 @@ def _fingerprint(args, stem: str):
 
 def _time_budget(args):
     """The :class:`TimeBudget` of ``--budget-minutes`` on ``--device``: the
-    shipped step times (:mod:`mmlesion.reproduce.estimate`), None without
+    shipped step times (:mod:`mmlesion.apps.reproduce.estimate`), None without
     a budget."""
     if args.budget_minutes is None:
         return None
-    from mmlesion.anchors.plan_schedule import TimeBudget
-    from mmlesion.reproduce.estimate import (CPU_SECONDS_PER_TRAINING_IMAGE,
-                                             SECONDS_PER_TRAINING_ITEM)
+    from mmlesion.apps.own_data.plan_schedule import TimeBudget
+    from mmlesion.apps.reproduce.estimate import (
+        CPU_SECONDS_PER_TRAINING_IMAGE, SECONDS_PER_TRAINING_ITEM)
     if args.device == 'cpu':
         cpu = CPU_SECONDS_PER_TRAINING_IMAGE
         return TimeBudget(
@@ -195,13 +195,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     from mmengine.config import Config
 
-    from mmlesion.anchors.dataset_plan import (PlanSettings, plan_dataset,
-                                               read_export_facts)
-    from mmlesion.anchors.plan_config import (PlanConfigSettings,
-                                              format_plan_config)
-    from mmlesion.datasets.converters.fingerprint import SPLIT_NAMES
+    from mmlesion.apps.own_data.dataset_plan import (PlanSettings,
+                                                     plan_dataset,
+                                                     read_export_facts)
+    from mmlesion.apps.own_data.plan_config import (PlanConfigSettings,
+                                                    format_plan_config)
+    from mmlesion.apps.own_data.fingerprint import SPLIT_NAMES
     from mmlesion.datasets.volumes import load_annotation_file
-    from mmlesion.datasets.converters.scan_records import unfinished_run
+    from mmlesion.apps.own_data.scan_records import unfinished_run
     from mmlesion.utils.writing.atomic import atomic_write_text
     unfinished = unfinished_run(args.ann_file)
     if unfinished:

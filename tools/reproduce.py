@@ -157,7 +157,7 @@ def make_step_timer(args: argparse.Namespace):
     """
     import torch
 
-    from mmlesion.reproduce.timing import StepTimer
+    from mmlesion.apps.reproduce.timing import StepTimer
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     iters = args.time_iters
     if iters is None:
@@ -177,8 +177,8 @@ def timed_rows(table: str, ctx, keys: Optional[List[str]],
     Raises:
         KeyError: an unknown table or row (before anything is timed).
     """
-    from mmlesion.reproduce import build_rows
-    from mmlesion.reproduce.estimate import step_times
+    from mmlesion.apps.reproduce import build_rows
+    from mmlesion.apps.reproduce.estimate import step_times
     with step_times(timer) as looked_up:
         rows = build_rows(table, ctx, keys, seeds)  # each config timed once
         used = []
@@ -208,7 +208,7 @@ def label_plan(lines: Sequence[str], rows: Sequence, used: Sequence,
     Returns:
         list[str]: the labelled plan.
     """
-    from mmlesion.reproduce.estimate import SHIPPED_SOURCE
+    from mmlesion.apps.reproduce.estimate import SHIPPED_SOURCE
     timed_unit = 'GPU' if timer.on_gpu else 'CPU'
     hours = 'GPU-hours' if timer.on_gpu else 'CPU-hours of this machine'
     labels = {}
@@ -258,14 +258,13 @@ def stages_have_cuda(executor: str) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.reproduce import (TABLES, PlanContext, StageError,
+    from mmlesion.apps.reproduce import (TABLES, PlanContext, StageError,
                                          build_rows, compare, plan_lines,
                                          run_rows, summarise, write_table)
-    from mmlesion.reproduce.tables import table_data_folders
-    from mmlesion.reproduce.execute import (paper_results,
+    from mmlesion.apps.reproduce.tables import table_data_folders
+    from mmlesion.apps.reproduce.execute import (paper_results,
                                                  python_executable)
-    from mmlesion.datasets.demo.replicas.marker import (
-        find_data_replica_marker)
+    from mmlesion.datasets.replica_marker import find_data_replica_marker
     work_dir = args.work_dir or os.path.join('work_dirs', 'reproduce',
                                              args.table.replace('/', '_'))
     ctx = PlanContext(work_dir=os.path.abspath(work_dir),
@@ -307,15 +306,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('\n'.join(lines))
         return 0
     if args.status:
-        from mmlesion.reproduce.slurm import job_status, status_table
+        from mmlesion.apps.reproduce.slurm import job_status, status_table
         print(status_table(job_status(ctx.work_dir)))
         return 0
     if args.executor == 'slurm' and not args.compare and not args.partition:
         print('error: --executor slurm needs --partition', file=sys.stderr)
         return 2
     if not args.compare:  # every input there before the first stage
-        from mmlesion.reproduce.dry_run import missing_input_lines
-        from mmlesion.reproduce.plan import repo_root
+        from mmlesion.apps.reproduce.dry_run import missing_input_lines
+        from mmlesion.apps.reproduce.plan import repo_root
         missing = missing_input_lines(rows, repo_root())
         if missing:
             print('error: the plan cannot start, inputs are not there:\n' +
@@ -324,7 +323,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.makedirs(ctx.work_dir, exist_ok=True)
     failed = {}
     if args.executor == 'slurm' and not args.compare:
-        from mmlesion.reproduce.slurm import (SlurmOptions, job_status,
+        from mmlesion.apps.reproduce.slurm import (SlurmOptions, job_status,
                                                    submit_rows,
                                                    wait_for_jobs)
         records = submit_rows(

@@ -119,7 +119,7 @@ def ensure_demo_data(data_root: Path, seed: int) -> None:
     from mmengine.logging import print_log
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.apps.demo import generate_demo_deeplesion
     if (data_root / 'DL_info.csv').is_file():
         print_log(f'Demo data found in {data_root}', logger='current')
         return

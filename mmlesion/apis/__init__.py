@@ -12,9 +12,8 @@ from .series_inference import iter_series_slices, predict_series_3d
 from .whole_scan import (Box2D, DetectionSettings, Finding,
                          RecistMeasurement, RunSettings, ScanGeometry,
                          ScanResult, VolumeInferenceSettings, detect_slices,
-                         infer_volume, prepare_volume, run_batch_inference,
-                         run_volume_inference, volume_settings_from_config,
-                         write_volume_results)
+                         infer_volume, prepare_volume, run_volume_inference,
+                         volume_settings_from_config, write_volume_results)
 
 __all__ = [
     'LesionDetInferencer', 'init_lesion_detector', 'DetectorLoadSettings',
@@ -22,7 +21,6 @@ __all__ = [
     'VolumeInferenceSettings', 'DetectionSettings', 'RunSettings', 'Finding',
     'ScanResult', 'Box2D', 'RecistMeasurement', 'ScanGeometry',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
-    'run_batch_inference',
     'volume_settings_from_config', 'write_volume_results',
     'iter_series_slices', 'predict_series_3d'
 ]

@@ -324,7 +324,7 @@ def check_data_root(cfg: Any, loaders: Sequence[str] = (
     Raises:
         DataLayoutError: the first missing piece, in one line.
     """
-    from mmlesion.datasets.demo.replicas.marker import replica_warning
+    from .replica_marker import replica_warning
     warnings: List[str] = []
     seen = set()
     for _, ds in iter_datasets(cfg, loaders):

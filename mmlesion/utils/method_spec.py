@@ -17,7 +17,7 @@ class MethodSpec:
         name (str): its folder under ``configs/`` and the prefix of its
             tables (``<name>/table1``).
         tables (Mapping[str, TableSpec]): table name -> the
-            :class:`~mmlesion.reproduce.plan.TableSpec` that plans it.
+            :class:`~mmlesion.apps.reproduce.plan.TableSpec` that plans it.
         paper_results (Mapping[str, Mapping[str, float]]): model (config
             stem, quoted or merged name) -> metric key -> the paper's number.
         config_prefixes (tuple[str]): the first word of its config stems
@@ -26,7 +26,8 @@ class MethodSpec:
         quoted_models (tuple[str]): rows of other papers its tables quote.
         merged_models (tuple[str]): models without a config of their own.
         variants (Mapping[str, Variant]): model -> how it differs on
-            purpose from the paper's row (:mod:`mmlesion.reproduce.variants`).
+            purpose from the paper's row
+            (:mod:`mmlesion.apps.reproduce.variants`).
         read_rows (Mapping[str, str]): model -> the row it is our reading of.
         printed (Mapping[str, Printed]): other numbers its documents quote.
         gains (Mapping[str, Gain]): differences of two paper numbers its
@@ -35,8 +36,8 @@ class MethodSpec:
             names, unit) of the paper numbers its documents quote in prose.
         result_rows (Mapping[str, tuple]): model of ``paper_results`` ->
             the places of its numbers in the paper
-            (:class:`~mmlesion.reproduce.paper_text.ResultRow`: table, row,
-            the names documents give it).
+            (:class:`~mmlesion.apps.reproduce.paper_text.ResultRow`: table,
+            row, the names documents give it).
         step_times (Mapping[str, float]): step-time family (a word of its
             config file names) -> seconds per training item on one H100.
         family_configs (Mapping[str, str]): family -> the config timed for
@@ -45,7 +46,7 @@ class MethodSpec:
             (or None) -> training items per epoch.
         training_inputs (Mapping[str, Callable]): detector ``type`` ->
             (config, batch size) -> its
-            :class:`~mmlesion.reproduce.timing.TrainingInput`.
+            :class:`~mmlesion.apps.reproduce.timing.TrainingInput`.
         synthetic_batches (Mapping[str, Callable]): training-input kind ->
             (training input, step) -> a synthetic ``train_step`` batch.
         config_keys (Mapping[str, Mapping[str, FrozenSet[str]]]): detector

@@ -138,10 +138,10 @@ def run_mode(mode: str, cfg, folders: List[str], out: Path, run,
              server) -> float:
     """One run of every scan in ``mode``, into ``out``; the seconds of
     the server's query and metadata checks (``server``; else 0)."""
-    from mmlesion.apis.whole_scan.batch import run_batch_inference
-    from mmlesion.apis.whole_scan.dicomweb_batch import run_server_inference
-    from mmlesion.apis.whole_scan.server_source import find_series
-    from mmlesion.apis.whole_scan.shards import (ShardedRun, ShardSettings,
+    from mmlesion.apps.whole_scan.batch import run_batch_inference
+    from mmlesion.apps.whole_scan.dicomweb_batch import run_server_inference
+    from mmlesion.apps.whole_scan.server_source import find_series
+    from mmlesion.apps.whole_scan.shards import (ShardedRun, ShardSettings,
                                                  run_sharded_inference)
     query = 0.
     if mode == BASELINE:
@@ -168,7 +168,7 @@ def run_mode(mode: str, cfg, folders: List[str], out: Path, run,
 def retrieval_seconds(server, folders: List[Path], tmp: Path) -> tuple:
     """Per series: seconds of a WADO-RS retrieval into a new folder and of
     reading the series' own folder."""
-    from mmlesion.apis.whole_scan.server_source import (SeriesRef,
+    from mmlesion.apps.whole_scan.server_source import (SeriesRef,
                                                         retrieve_series)
     from mmlesion.datasets.volumes import load_ct_volume
     transport = server.connect()
@@ -192,8 +192,8 @@ def main(argv=None) -> dict:
     import torch
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebSettings
-    from mmlesion.apis.whole_scan.server_source import parse_query
+    from mmlesion.apps.whole_scan.dicomweb_source import DicomWebSettings
+    from mmlesion.apps.whole_scan.server_source import parse_query
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from projects.benchmarks.synthetic_scans import write_synthetic_scans

@@ -66,7 +66,7 @@ def write_scans(root: str, num: int, depth: int, seed: int) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.datasets.converters import ConvertSettings, convert_dataset
+    from mmlesion.apps.own_data import ConvertSettings, convert_dataset
     from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
     with tempfile.TemporaryDirectory() as root:
         write_scans(root, args.scans, args.size, args.seed)

@@ -10,7 +10,7 @@ after one untimed step, at each of ``--sides``. A step has a per-image
 cost that does not shrink with the image (the RoI head's sampled RoIs:
 RoIAlign and its FCs), so the seconds per image are fitted as ``fixed +
 per_pixel * pixels`` (least squares over the sides).
-``mmlesion.reproduce.estimate.CPU_SECONDS_PER_TRAINING_IMAGE`` ships the
+``mmlesion.apps.reproduce.estimate.CPU_SECONDS_PER_TRAINING_IMAGE`` ships the
 two terms, which ``tools/plan_dataset.py --device cpu --budget-minutes``
 plans with.
 
@@ -79,7 +79,7 @@ def main() -> None:
     from mmengine.registry import init_default_scope
 
     import mmlesion  # noqa: F401 (registers the modules)
-    from mmlesion.reproduce.timing import device_name
+    from mmlesion.apps.reproduce.timing import device_name
     from mmlesion.utils.configs.lookup import repo_root
     cfg = Config.fromfile(str(
         repo_root() / 'configs/elixirnet/'

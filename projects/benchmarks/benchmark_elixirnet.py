@@ -66,9 +66,9 @@ PAPER_PARAMS_M = dict(baseline=41.0, elixirnet=28.4)
 
 def _strip_init_cfg(cfg) -> None:
     """Remove every pretrained-weight init (no downloads) in place
-    (:func:`mmlesion.reproduce.timing.strip_pretrained`, shared with
+    (:func:`mmlesion.apps.reproduce.timing.strip_pretrained`, shared with
     the step timing of ``tools/reproduce.py --dry-run``)."""
-    from mmlesion.reproduce.timing import strip_pretrained
+    from mmlesion.apps.reproduce.timing import strip_pretrained
     strip_pretrained(cfg)
 
 
@@ -102,9 +102,9 @@ def elixirnet_model_cfg(config: str = ELIXIRNET_CONFIG) -> Config:
 def build_model(model_cfg, device: str) -> 'torch.nn.Module':
     """Build and initialise a detector (the per-parameter init log of
     mmengine is silenced), as the step timing of ``tools/reproduce.py
-    --dry-run`` does (:func:`mmlesion.reproduce.timing.build_model`).
+    --dry-run`` does (:func:`mmlesion.apps.reproduce.timing.build_model`).
     """
-    from mmlesion.reproduce.timing import build_model as build
+    from mmlesion.apps.reproduce.timing import build_model as build
     return build(model_cfg, device)
 
 

@@ -20,7 +20,7 @@ The parts (:mod:`projects.benchmarks.gpu_run_parts`; their sizes:
 5. ``train_steps``: the training step of every full-size 2.5D config
    (Faster R-CNN, ElixirNet 3 and 9 slices, Improved RetinaNet, RetinaNet
    VGG-19, MULAN, LENS with 1 and 4 experts) beside mmdet's Faster R-CNN
-   R50-FPN on the same input (:func:`~mmlesion.reproduce.timing.
+   R50-FPN on the same input (:func:`~mmlesion.apps.reproduce.timing.
    time_training_step`: synthetic batches, random weights, each config's
    own optimiser wrapper, float32 in all of them).
 6. ``data_loading``: one loading worker's samples/s per config and the
@@ -176,7 +176,7 @@ def _now() -> str:
 def _machine(device: str) -> dict:
     import torch
 
-    from mmlesion.reproduce.timing import device_name
+    from mmlesion.apps.reproduce.timing import device_name
     return dict(device_name=device_name(device), torch=torch.__version__,
                 cuda=torch.version.cuda, cpus=os.cpu_count(),
                 threads=torch.get_num_threads())

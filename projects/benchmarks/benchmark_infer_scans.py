@@ -307,7 +307,8 @@ def timed(targets: Dict[str, Tuple[object, str]],
 def part_targets(model) -> Dict[str, Tuple[object, str]]:
     """Where each part of a scan is called (see :data:`PARTS`)."""
     import mmlesion.visualization.volume_report as volume_report
-    from mmlesion.apis.whole_scan import batch, infer, run
+    from mmlesion.apis.whole_scan import infer, run
+    from mmlesion.apps.whole_scan import batch
     return dict(
         read=(batch, 'read_scan'), resample=(batch, 'prepare_volume'),
         detect=(infer, 'detect_slices'), model=(model, 'test_step'),
@@ -327,7 +328,7 @@ def main(argv=None) -> dict:
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                                init_lesion_detector)
-    from mmlesion.apis.whole_scan.batch import Finishing, run_batch_inference
+    from mmlesion.apps.whole_scan.batch import Finishing, run_batch_inference
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from mmlesion.datasets.volumes import load_ct_volume
@@ -434,7 +435,7 @@ def main(argv=None) -> dict:
         def changed_finishing(scan: str, folder: Path) -> Dict[str, dict]:
             """:func:`time_changes` on a scan read, detected and measured
             here."""
-            from mmlesion.apis.whole_scan.batch import _load_scan
+            from mmlesion.apps.whole_scan.batch import _load_scan
             from mmlesion.apis.whole_scan.measure import measure_result
             from mmlesion.apis.whole_scan.run import (detect_scan,
                                                       load_volume_run,

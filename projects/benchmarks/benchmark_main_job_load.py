@@ -389,7 +389,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.apps.demo import generate_demo_deeplesion
     data = work / 'data'
     if not (data / 'DL_info.csv').is_file():
         generate_demo_deeplesion(data, seed=args.seed, show_progress=False)

@@ -21,7 +21,7 @@ them.
   ``amp_compare`` found the same findings).
 - ``aggregated3d``: ``benchmark_aggregated3d_scan.py`` on a LUNA16-size
   scan, AMP and float32 (CUDA; float32 only on a CPU).
-- ``train_steps``: :func:`~mmlesion.reproduce.timing.time_training_step`
+- ``train_steps``: :func:`~mmlesion.apps.reproduce.timing.time_training_step`
   of every 2.5D config of :attr:`Plan.train` and of mmdet's Faster R-CNN
   R50-FPN on the same input.
 - ``data_loading``: ``benchmark_data_loading.py --parts --with-loader``
@@ -367,9 +367,9 @@ def baseline_config(train: TrainConfig, cache: Path) -> str:
 
 def part_train_steps(run: PartRun) -> None:
     """The training step of every config of ``Plan.train``."""
-    from mmlesion.reproduce.timing import (load_training_config,
-                                           time_training_step,
-                                           training_input)
+    from mmlesion.apps.reproduce.timing import (load_training_config,
+                                                time_training_step,
+                                                training_input)
     plan = run.plan
     by_name = {t.name: t for t in plan.train}
     for name in run.todo():

@@ -74,7 +74,7 @@ def operating_point_comparison(args, cfg, scans: List[str], run) -> dict:
 
     from mmlesion.apis.whole_scan import infer
     from mmlesion.apis.whole_scan import run as scan_run
-    from mmlesion.apis.whole_scan.batch import run_batch_inference
+    from mmlesion.apps.whole_scan.batch import run_batch_inference
     from mmlesion.apis.whole_scan.results import OperatingPoint
     from projects.benchmarks.stand_in_detector import StandInDetector
 

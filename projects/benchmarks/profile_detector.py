@@ -66,7 +66,7 @@ def build(config: str, device: str):
     from mmengine.registry import init_default_scope
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.reproduce.timing import quiet_logs, strip_pretrained
+    from mmlesion.apps.reproduce.timing import quiet_logs, strip_pretrained
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     strip_pretrained(cfg.model)

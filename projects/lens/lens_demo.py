@@ -3,7 +3,7 @@
 data, end to end on CPU, scored on the 3D protocol (docs/protocols.md §2).
 
 Data: two synthetic sets in the DeepLesion release layout written by
-:func:`~mmlesion.datasets.demo.generate_demo_deeplesion`:
+:func:`~mmlesion.apps.demo.generate_demo_deeplesion`:
 
 * ``demo_partial`` (dataset 0): partially labelled, a key slice shows with
   probability ``unannotated_prob`` one more lesion that has no CSV row, and
@@ -357,7 +357,7 @@ def generate_demo_sets(data_dir: str, s: LENSDemoSettings,
         dict: ``partial`` and ``lung`` (data roots), ``roots`` (the demo
         configs' roots -> these), ``summary`` (of the partial set).
     """
-    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.apps.demo import generate_demo_deeplesion
     partial = osp.join(data_dir, 'demo_partial') + '/'
     lung = osp.join(data_dir, 'demo_lung') + '/'
     n_val = s.num_eval if eval_split == 'val' else 0

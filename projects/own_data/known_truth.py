@@ -125,7 +125,7 @@ def write_box_csv(root: Path, csv_path: Path) -> int:
     import SimpleITK as sitk
     from scipy import ndimage
 
-    from mmlesion.datasets.converters.scan_cases import BOX_COLUMNS
+    from mmlesion.apps.own_data.scan_cases import BOX_COLUMNS
     from mmlesion.utils.writing.atomic import atomic_write_text
     rows = [','.join(BOX_COLUMNS['world'])]
     for path in sorted((root / 'labels').glob('*.nii.gz')):
@@ -157,7 +157,7 @@ def chance_froc(config: Path, boxes_per_image: int = 32,
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmlesion.anchors.dataset_plan import read_export_facts
+    from mmlesion.apps.own_data.dataset_plan import read_export_facts
     from mmlesion.datasets.deeplesion.png_slices import read_hu_png
     cfg = Config.fromfile(str(config))
     init_default_scope(cfg.get('default_scope', 'mmdet'))

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
 
-from mmlesion.reproduce.timing import find_in_config, strip_pretrained
+from mmlesion.apps.reproduce.timing import find_in_config, strip_pretrained
 
 FAMILY_3D = '3d'
 FAMILY_FPR = 'fpr'

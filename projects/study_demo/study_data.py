@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The data set a study runs on, generated once into the study folder:
 the synthetic 2.5D DeepLesion layout with real DeepLesion lesion sizes, or
-synthetic chest volumes in the LUNA16 layout (:mod:`mmlesion.datasets.demo`).
+synthetic chest volumes in the LUNA16 layout (:mod:`mmlesion.apps.demo`).
 
 Presets (2D, :func:`ensure_study_data`):
 
@@ -20,9 +20,9 @@ import json
 import os.path as osp
 from typing import Dict, Optional
 
-from mmlesion.datasets.converters import ConvertSettings, convert_dataset
-from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
-from mmlesion.datasets.demo.settings import GROUND_TRUTH_FILE, META_FILE
+from mmlesion.apps.own_data import ConvertSettings, convert_dataset
+from mmlesion.apps.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
+from mmlesion.apps.demo.settings import GROUND_TRUTH_FILE, META_FILE
 from projects.study_demo.study.test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES,
                                           StudyTestSet)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
@@ -38,7 +38,7 @@ STUDY_DATA_PRESETS: Dict[str, dict] = {
 
 
 #: Volume presets (:func:`ensure_volume_study_data`), settings of
-#: :class:`~mmlesion.datasets.demo.DemoVolumeConfig`:
+#: :class:`~mmlesion.apps.demo.DemoVolumeConfig`:
 #:
 #: * ``'luna16vol'``: the 3D study data (3D Aggregated Faster R-CNN
 #:   ablation). 70 small chest scans (the study holds out half of them by

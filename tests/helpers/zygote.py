@@ -214,7 +214,7 @@ PREIMPORTS = ('mmdet.models', 'mmengine.runner', 'torch', 'torch._dynamo',
               'mmlesion.datasets', 'mmlesion.engine', 'mmlesion.evaluation',
               'mmlesion.models', 'mmlesion.methods',
               'mmlesion.datasets.data_layout',
-              'mmlesion.datasets.demo.replicas.marker',
+              'mmlesion.datasets.replica_marker',
               'mmlesion.utils.configs.whole_config', 'mmlesion.apis',
               'mmlesion.protocols', 'setuptools')
 

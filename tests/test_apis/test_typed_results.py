@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The public functions of ``mmlesion/apis/`` return typed results
+"""The public functions of ``mmlesion/apis/`` and of the whole-scan
+applications (``mmlesion/apps/whole_scan/``) return typed results
 (dataclasses), not dicts passed around: no public function's return
 annotation is a dict type (``dict``, ``Dict``, ``Mapping``,
 ``OrderedDict``, ...) or a tuple of heterogeneous things (a bare
@@ -23,6 +24,8 @@ import pytest
 from mmlesion.testing import repo_root
 
 PACKAGE = ('mmlesion', 'apis')
+#: The applications checked with it (their modules named from ``mmlesion``).
+APPS = ('mmlesion', 'apps', 'whole_scan')
 #: Return types that are a mapping.
 DICT_TYPES = frozenset({'dict', 'Dict', 'Mapping', 'MutableMapping',
                         'OrderedDict', 'DefaultDict', 'defaultdict'})
@@ -66,13 +69,13 @@ ALLOWED = {
     'dict, possibly with invalid values that are warned about), returned '
     'verbatim for volume_settings_from_config(trained=Mapping); read by '
     'run.py and the tests',
-    'whole_scan.shards:ShardWork.reasons':
+    'apps.whole_scan.shards:ShardWork.reasons':
     "work item -> its one-line failure reason: a mapping of the data's own "
     'names (scan folders), merged into the sharded run\'s scans.csv',
-    'whole_scan.server_shards:SeriesWork.reasons':
+    'apps.whole_scan.server_shards:SeriesWork.reasons':
     "series UID -> its one-line failure reason (the data's own names), as "
     'ShardWork.reasons',
-    'whole_scan.batch:read_csv_rows':
+    'apps.whole_scan.batch:read_csv_rows':
     'a CSV\'s rows by one of its columns (the rows csv.DictReader gives, '
     'keyed by scan folder or series UID), read back from a shard\'s tables',
 }
@@ -169,9 +172,13 @@ def unannotated(sources: List[Tuple[str, str]]) -> List[str]:
 
 
 def _package_sources() -> List[Tuple[str, str]]:
-    root = repo_root() / Path(*PACKAGE)
-    return [('.'.join(p.relative_to(root).with_suffix('').parts),
-             p.read_text()) for p in sorted(root.rglob('*.py'))]
+    out = []
+    for package, start in ((PACKAGE, PACKAGE), (APPS, APPS[:1])):
+        root, named_from = (repo_root() / Path(*package),
+                            repo_root() / Path(*start))
+        out += [('.'.join(p.relative_to(named_from).with_suffix('').parts),
+                 p.read_text()) for p in sorted(root.rglob('*.py'))]
+    return out
 
 
 def test_public_functions_return_typed_results():

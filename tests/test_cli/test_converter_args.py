@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``mmlesion_cli.converter_args``: the converter's options."""
-from mmlesion.datasets.converters import common
-from mmlesion.datasets.converters.cli import settings_from_args
+from mmlesion.apps.own_data import common
+from mmlesion.apps.own_data.cli import settings_from_args
 from mmlesion_cli.converter_args import converter_parser
 
 

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from mmlesion.datasets.demo import DemoDataConfig
-from mmlesion.datasets.demo.settings import DemoVolumeConfig
-from mmlesion.reproduce.table_index import TABLE_INDEX
+from mmlesion.apps.demo import DemoDataConfig
+from mmlesion.apps.demo.settings import DemoVolumeConfig
+from mmlesion.apps.reproduce.table_index import TABLE_INDEX
 from mmlesion_cli import package_json, package_literals
 from mmlesion_cli.package_data import module_literals
 
@@ -21,7 +21,7 @@ def test_the_tools_read_what_the_library_reads():
     assert list(index) == list(TABLE_INDEX)  # the paper's order kept
     assert {k: tuple(v.values()) for k, v in index.items()} == {
         k: (v.title, v.rows) for k, v in TABLE_INDEX.items()}
-    shown = package_json('datasets/demo/tool_defaults.json')
+    shown = package_json('apps/demo/tool_defaults.json')
     for cls in (DemoDataConfig, DemoVolumeConfig):
         defaults = cls()
         assert shown[cls.__name__], cls
@@ -37,25 +37,27 @@ TOOL_DEFAULTS = {
         'DetectionSettings': 'mmlesion.apis.whole_scan.settings',
         'RunSettings': 'mmlesion.apis.whole_scan.settings',
         'Finishing': 'mmlesion.apis.whole_scan.settings',
-        'DimseSettings': 'mmlesion.apis.whole_scan.dimse_source',
-        'SERVER_TIMEOUT_S': 'mmlesion.apis.whole_scan.server_source',
-        'ShardSettings': 'mmlesion.apis.whole_scan.shards',
         'WORKER_TYPES': 'mmlesion.apis.whole_scan.slices',
         'BACKENDS': 'mmlesion.apis.whole_scan.settings',
         'DICOM_MODES': 'mmlesion.apis.whole_scan.write_dicom',
     },
+    'apps/whole_scan/tool_defaults.json': {
+        'DimseSettings': 'mmlesion.apps.whole_scan.dimse_source',
+        'SERVER_TIMEOUT_S': 'mmlesion.apps.whole_scan.server_source',
+        'ShardSettings': 'mmlesion.apps.whole_scan.shards',
+    },
     'datasets/transforms/tool_defaults.json': {
         'DEFAULT_PIXEL_SPACING': 'mmlesion.apis.whole_scan.settings',
     },
-    'datasets/converters/tool_defaults.json': {
-        'ConvertSettings': 'mmlesion.datasets.converters.convert',
-        'DEFAULT_VAL_FRACTION': 'mmlesion.datasets.converters.convert',
-        'DEFAULT_TEST_FRACTION': 'mmlesion.datasets.converters.convert',
-        'DeepLesionExporter': 'mmlesion.datasets.converters.convert',
-        'KEY_LESIONS': 'mmlesion.datasets.converters.deeplesion_export',
-        'KEY_SLICES': 'mmlesion.datasets.converters.deeplesion_export',
-        'BOX_COLUMNS': 'mmlesion.datasets.converters.scan_cases',
-        'PRESETS': 'mmlesion.datasets.converters.presets',
+    'apps/own_data/tool_defaults.json': {
+        'ConvertSettings': 'mmlesion.apps.own_data.convert',
+        'DEFAULT_VAL_FRACTION': 'mmlesion.apps.own_data.convert',
+        'DEFAULT_TEST_FRACTION': 'mmlesion.apps.own_data.convert',
+        'DeepLesionExporter': 'mmlesion.apps.own_data.convert',
+        'KEY_LESIONS': 'mmlesion.apps.own_data.deeplesion_export',
+        'KEY_SLICES': 'mmlesion.apps.own_data.deeplesion_export',
+        'BOX_COLUMNS': 'mmlesion.apps.own_data.scan_cases',
+        'PRESETS': 'mmlesion.apps.own_data.presets',
     },
     'protocols/tool_defaults.json': {
         'Luna16FilesEval': 'mmlesion.protocols.luna16_eval',
@@ -98,7 +100,7 @@ def test_missing_package_or_file_says_so(monkeypatch):
         package_json('reproduce/no_such.json')
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
     with pytest.raises(ImportError, match='mmlesion is not installed'):
-        package_json('datasets/demo/tool_defaults.json')
+        package_json('apps/demo/tool_defaults.json')
     with pytest.raises(ImportError, match='mmlesion is not installed'):
         package_literals('methods/*/*.py', 'TABLE_INDEX')
 

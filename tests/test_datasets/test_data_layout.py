@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
-                                                    replica_marker_text)
+from mmlesion.apps.demo.replicas.marker import replica_marker_text
+from mmlesion.datasets.replica_marker import REPLICA_FILE
 from mmlesion.datasets.data_layout import (DataLayoutError, check_data_root,
-                                        check_release_root, iter_datasets)
+                                           check_release_root, iter_datasets)
 
 # `python tools/...` runs fork a process that imported mmdet once
 # (conftest, tools_forked).

@@ -2,8 +2,8 @@
 """Every paper number a document quotes is a number of the code's one
 typed source of them, per paper (the method's package: ``PAPER_RESULTS``,
 ``RESULT_ROWS``, ``PRINTED``, ``GAINS``; read through
-:mod:`mmlesion.reproduce.paper_results` and
-:mod:`mmlesion.reproduce.paper_text`), and stands at its place there.
+:mod:`mmlesion.apps.reproduce.paper_results` and
+:mod:`mmlesion.apps.reproduce.paper_text`), and stands at its place there.
 
 A quote is recognised in three forms:
 
@@ -27,7 +27,7 @@ numbers, every other document against all methods'. A quote that says it
 is derived (``derived``) may give a number the source has not; a number
 with a thousands ``K`` (``22.8K``) is checked too.
 
-Where a number stands: each number of :func:`~mmlesion.reproduce.
+Where a number stands: each number of :func:`~mmlesion.apps.reproduce.
 paper_text.placed_numbers` (every compared number, table cells included,
 and every other number the source holds) knows its table, figure or
 section, its row and column, and the names a document gives that row.
@@ -53,10 +53,10 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from mmlesion.reproduce.paper_results import PAPER_RESULTS
-from mmlesion.reproduce.paper_text import (RESULT_COLUMNS, RESULT_ROWS,
-                                           Printed, placed_numbers,
-                                           quotable_numbers)
+from mmlesion.apps.reproduce.paper_results import PAPER_RESULTS
+from mmlesion.apps.reproduce.paper_text import (RESULT_COLUMNS, RESULT_ROWS,
+                                                Printed, placed_numbers,
+                                                quotable_numbers)
 from mmlesion.testing import repo_root, shared_data_root
 from mmlesion.utils.method_spec import registered_methods
 

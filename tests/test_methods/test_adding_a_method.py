@@ -42,9 +42,9 @@ FILES = {
 import os.path as osp
 
 from mmlesion.registry import METHODS
-from mmlesion.reproduce.execute import FROC_RATES, froc_map
-from mmlesion.reproduce.row_stages import train_test_row
-from mmlesion.reproduce.table_index import table_specs
+from mmlesion.apps.reproduce.execute import FROC_RATES, froc_map
+from mmlesion.apps.reproduce.row_stages import train_test_row
+from mmlesion.apps.reproduce.table_index import table_specs
 from mmlesion.utils.method_spec import MethodSpec
 
 STEM = {STEM!r}
@@ -105,9 +105,9 @@ def toy_method(tmp_path):
 
 def test_a_toy_method_runs_its_table_without_an_engine_edit(
         toy_method, tiny_demo_root, tmp_path, capsys, monkeypatch):
-    from mmlesion.reproduce import TABLES
-    from mmlesion.reproduce.estimate import family, training_gpu_hours
-    from mmlesion.reproduce.paper_text import model_method
+    from mmlesion.apps.reproduce import TABLES
+    from mmlesion.apps.reproduce.estimate import family, training_gpu_hours
+    from mmlesion.apps.reproduce.paper_text import model_method
     from mmlesion.utils.configs.whole_config import MODEL_CFG_KEYS
 
     assert TABLES['toy/table1'].row_keys == ['full']
@@ -166,13 +166,13 @@ def test_the_page_adds_at_most_8_files_in_4_folders(tmp_path):
 
 
 def test_an_unregistered_toy_is_nowhere(toy_method):
-    from mmlesion.reproduce import TABLES
-    from mmlesion.reproduce.estimate import SECONDS_PER_TRAINING_ITEM
+    from mmlesion.apps.reproduce import TABLES
+    from mmlesion.apps.reproduce.estimate import SECONDS_PER_TRAINING_ITEM
     assert 'toy/table1' in TABLES and 'toyd' in SECONDS_PER_TRAINING_ITEM
     METHODS.module_dict.pop('toy')
     assert 'toy/table1' not in TABLES
     assert 'toyd' not in SECONDS_PER_TRAINING_ITEM
     with pytest.raises(KeyError, match="unknown table 'toy/table1'"):
-        from mmlesion.reproduce import PlanContext, build_rows
+        from mmlesion.apps.reproduce import PlanContext, build_rows
         build_rows('toy/table1', PlanContext('w', python='python'), None,
                    [0])

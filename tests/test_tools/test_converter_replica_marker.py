@@ -10,11 +10,11 @@ import shutil
 import pytest
 
 from mmlesion.datasets.data_layout import check_data_root
-from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
-                                                    find_data_replica_marker,
-                                                    find_replica_marker,
-                                                    read_replica_marker,
-                                                    replica_sidecar)
+from mmlesion.datasets.replica_marker import (REPLICA_FILE,
+                                              find_data_replica_marker,
+                                              find_replica_marker,
+                                              read_replica_marker,
+                                              replica_sidecar)
 from tests.helpers.tool_modules import load_tool
 
 

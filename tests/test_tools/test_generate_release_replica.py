@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from mmlesion.datasets.demo.replicas.marker import find_replica_marker
+from mmlesion.datasets.replica_marker import find_replica_marker
 from mmlesion.testing import repo_root
 
 ROOT = repo_root()

@@ -9,9 +9,9 @@ import logging
 import numpy as np
 import pytest
 
-from mmlesion.datasets.converters import ConvertSettings, convert_dataset
+from mmlesion.apps.own_data import ConvertSettings, convert_dataset
 from mmlesion.datasets.volumes.dataset import volume_fold
-from mmlesion.datasets.demo.volumes import generate_demo_volumes
+from mmlesion.apps.demo.volumes import generate_demo_volumes
 from mmlesion.evaluation.functional.luna16 import read_candidates_csv
 from mmlesion.testing import repo_root
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-import mmlesion.datasets.converters.fingerprint as fingerprint
-from mmlesion.anchors.dataset_plan import _window
+import mmlesion.apps.own_data.fingerprint as fingerprint
+from mmlesion.apps.own_data.dataset_plan import _window
 from mmlesion.datasets.volumes import (box_center_world, load_ct_volume,
                                        volume_entry, write_annotation_file)
 

@@ -70,7 +70,7 @@ def _files(folder):
 
 def test_plan_killed_at_every_write_resumes(dataset, tmp_path, monkeypatch,
                                             capsys):
-    import mmlesion.visualization.fingerprint_figure as figure
+    import mmlesion.apps.own_data.fingerprint_figure as figure
     memoize_metafile_lookup(parse_now=True)  # the forked runs inherit it
     monkeypatch.setattr(figure, 'draw_fingerprint', _picture)
     tool = load_tool('plan_dataset.py')

@@ -6,13 +6,13 @@ refused."""
 import pytest
 from mmengine.config import Config
 
-from mmlesion.anchors.dataset_plan import PlanSettings, plan_dataset
-from mmlesion.anchors.plan_config import (PlanConfigSettings,
-                                          format_plan_config)
+from mmlesion.apps.own_data.dataset_plan import PlanSettings, plan_dataset
+from mmlesion.apps.own_data.plan_config import (PlanConfigSettings,
+                                                format_plan_config)
 from mmlesion.testing import repo_root
 from mmlesion.utils.configs.cfg_options import (ConfigOptionError,
                                                 apply_cfg_options)
-from tests.test_anchors.test_plan_schedule import coarse_fingerprint
+from tests.test_apps.test_own_data.test_plan_schedule import coarse_fingerprint
 
 
 @pytest.fixture(scope='module')

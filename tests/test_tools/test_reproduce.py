@@ -4,13 +4,13 @@ without results, replicas refused unless asked, the Slurm and
 ``--config-cfg-options`` options, and the RetinaNet anchor row end to end
 at tiny size. (ElixirNet's Table 5 rows FPN and TRPN end to end, a resumed
 run and ``--compare`` against the paper are in
-``tests/test_reproduce/test_e2e_elixirnet.py``, in the folder of Tables 1,
-2 and 4, whose FPN training and test Table 5's FPN row shares.)"""
+``tests/test_apps/test_reproduce/test_e2e_elixirnet.py``, in the folder of
+Tables 1, 2 and 4, whose FPN training and test Table 5's FPN row shares.)"""
 import json
 
 import pytest
 
-from mmlesion.reproduce.table_index import TABLE_INDEX
+from mmlesion.apps.reproduce.table_index import TABLE_INDEX
 from tests.helpers.elixirnet_tiny import TINY
 from tests.helpers.tool_modules import load_tool
 
@@ -41,8 +41,8 @@ def test_compare_without_results_is_an_error(tool, tmp_path, capsys):
 def test_a_replica_is_refused_unless_asked(tool, tmp_path, capsys):
     """A release replica (synthetic) passed as the real data is refused;
     --allow-replica rehearses on it."""
-    from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
-                                                        replica_marker_text)
+    from mmlesion.apps.demo.replicas.marker import replica_marker_text
+    from mmlesion.datasets.replica_marker import REPLICA_FILE
     root = tmp_path / 'DeepLesion'
     root.mkdir()
     (root / REPLICA_FILE).write_text(

@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion.apps.demo import generate_demo_deeplesion
 from mmlesion.nas import load_genotypes
 from mmlesion.nas.genotype import check_genotypes
 from mmlesion.testing import get_config, repo_root

@@ -54,7 +54,7 @@ def test_fp_rate_not_positive(rate):
 
 
 def test_scan_list_in_utf16(tmp_path):
-    from mmlesion.apis.whole_scan.scan_list import read_scan_list
+    from mmlesion.apps.whole_scan.scan_list import read_scan_list
     (tmp_path / 'scan.nii.gz').write_bytes(b'')
     listed = tmp_path / 'scans.txt'
     listed.write_text('# the day\r\n\r\nscan.nii.gz\r\n', encoding='utf-16')

@@ -144,9 +144,9 @@ def _load_tool(relative: str):
 @pytest.mark.usefixtures('tools_forked')
 @pytest.mark.parametrize('tool, config', [
     ('tools/misc/generate_demo_volumes.py',
-     'mmlesion.datasets.demo.volumes.DemoVolumeConfig'),
+     'mmlesion.apps.demo.volumes.DemoVolumeConfig'),
     ('tools/misc/generate_demo_data.py',
-     'mmlesion.datasets.demo.DemoDataConfig'),
+     'mmlesion.apps.demo.DemoDataConfig'),
 ])
 def test_demo_generators_show_their_defaults(tool, config):
     """The demo data generators show the values their options default to

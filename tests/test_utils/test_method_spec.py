@@ -66,7 +66,7 @@ def test_whole_scan_steps_of_the_options(extra_method):
 
 
 def test_an_index_and_builders_that_differ_are_refused(tmp_path):
-    from mmlesion.reproduce.table_index import table_specs
+    from mmlesion.apps.reproduce.table_index import table_specs
     index = {'toy/t1': {'title': 'T1', 'rows': ['a']}}
     spec_file = str(tmp_path / '__init__.py')
     assert table_specs(spec_file, {'toy/t1': (None, {}, (), False)},

@@ -12,7 +12,7 @@ per scan; the rule is printed): never one patient on two sides, and a table
 of patients, scans and lesions per split ends the run. Presets
 (--preset): kits19, lits, nih_ln, luna16 find the files of those releases
 and set their labels, class, lesion type and window (see
-``mmlesion/datasets/converters/presets.py`` and ``data/README.md``).
+``mmlesion/apps/own_data/presets.py`` and ``data/README.md``).
 
 Scans are converted by --workers processes with a progress bar; a killed
 run resumes without converting finished scans again (records in

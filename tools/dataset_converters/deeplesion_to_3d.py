@@ -93,7 +93,7 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     import SimpleITK as sitk
     from mmengine.utils import track_iter_progress
 
-    from mmlesion.datasets.converters.common import mark_replica_outputs
+    from mmlesion.apps.own_data.common import mark_replica_outputs
     from mmlesion.datasets.deeplesion.as_3d import deeplesion_to_3d
     from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     from mmlesion.datasets.volumes.annotation_file import (

@@ -128,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     write_cache_meta(args.out, masker.params)
     # masks of a release replica are synthetic too: the cache says so
-    from mmlesion.datasets.converters.common import mark_replica_outputs
+    from mmlesion.apps.own_data.common import mark_replica_outputs
     mark_replica_outputs(
         [args.csv, args.img_dir, getattr(dataset, 'data_root', None),
          getattr(dataset, 'ann_file', None)], folders=[args.out],

@@ -16,7 +16,7 @@ from mmlesion_cli import package_json, tool_parser
 def parse_args(argv=None) -> argparse.Namespace:
     # DemoDataConfig's defaults, read without importing mmlesion
     config = package_json(
-        'datasets/demo/tool_defaults.json')['DemoDataConfig']
+        'apps/demo/tool_defaults.json')['DemoDataConfig']
     parser = tool_parser(__doc__)
     parser.add_argument(
         '--out', default='data/demo_deeplesion', help='output folder')
@@ -99,8 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _build_generator(args: argparse.Namespace):
     """The generator of the options."""
-    from mmlesion.datasets.demo import DeepLesionDemoGenerator
-    from mmlesion.datasets.demo.deeplesion_sizes import SIZE_SOURCES
+    from mmlesion.apps.demo import DeepLesionDemoGenerator
+    from mmlesion.apps.demo.deeplesion_sizes import SIZE_SOURCES
     if args.size_source not in SIZE_SOURCES:
         raise ValueError(f'--size-source {args.size_source!r}: one of '
                          f'{list(SIZE_SOURCES)}')

@@ -5,7 +5,7 @@ Example::
 
     python tools/misc/generate_demo_volumes.py --out data/demo_volumes
 
-See :mod:`mmlesion.datasets.demo.volumes` for what is written.
+See :mod:`mmlesion.apps.demo.volumes` for what is written.
 """
 import argparse
 import json
@@ -17,7 +17,7 @@ from mmlesion_cli import package_json, tool_parser
 def parse_args(argv=None) -> argparse.Namespace:
     # DemoVolumeConfig's defaults, read without importing mmlesion
     config = package_json(
-        'datasets/demo/tool_defaults.json')['DemoVolumeConfig']
+        'apps/demo/tool_defaults.json')['DemoVolumeConfig']
     parser = tool_parser(__doc__)
     parser.add_argument('--out', default='data/demo_volumes',
                         help='output folder')
@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlesion.datasets.demo.volumes import DemoVolumeGenerator
+    from mmlesion.apps.demo.volumes import DemoVolumeGenerator
     try:
         gen = DemoVolumeGenerator(
             seed=args.seed, num_luna=args.num_luna, num_kits=args.num_kits,

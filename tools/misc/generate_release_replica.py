@@ -5,7 +5,7 @@ The replica has the exact layout, file names, formats and CSV / JSON headers
 of the release as downloaded (filled with phantom CTs and planted lesions),
 so the documented real-data commands can be rehearsed without the data.
 Its root holds ``REPLICA.txt`` (see
-``mmlesion.datasets.demo.replicas.marker.find_replica_marker``).
+``mmlesion.datasets.replica_marker.find_replica_marker``).
 
 Example::
 
@@ -13,7 +13,7 @@ Example::
     python tools/dataset_converters/luna16.py /tmp/LUNA16 ...
 
 Datasets: deeplesion, luna16, kits19, lits, nih_ln (see
-``mmlesion/datasets/demo/replicas/release.py`` and ``data/README.md``).
+``mmlesion/apps/demo/replicas/release.py`` and ``data/README.md``).
 """
 import argparse
 import json
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlesion.datasets.demo.replicas.release import \
+    from mmlesion.apps.demo.replicas.release import \
         generate_release_replica
     try:
         summary = generate_release_replica(args.dataset, args.out,

@@ -30,22 +30,11 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``run``              one scan from files to files
 ``calibrate``        scans with known lesions judged in 3D; the per-scan
                      operating point and lesion steps chosen on them
-``scan_list``        a day's scans: the list file, each scan's results folder
-``batch``            a day's scans through one model
-``shard_summary``    a sharded batch's merged tables, picture and page
-``shards``           work items (scan files) sharded over several jobs
-                     (local or Slurm)
-``server_source``    a DICOM server's query, checks and retrieval as
-                     files, over a protocol's transport
-``dicomweb_source``  the DICOMweb transport (QIDO-RS, WADO-RS, STOW-RS)
-``dimse_source``     the DIMSE transport (C-FIND, C-GET, C-STORE)
-``store_back``       a scan's SR and SEG stored into its study, never twice
-``dicomweb_batch``   a server query's series through one model, results
-                     stored back (DICOMweb or DIMSE)
-``server_shards``    a server query's series sharded over several jobs
 ==================== =====================================================
+
+A day's scans, shards and DICOM servers are applications on top of these
+(:mod:`mmlesion.apps.whole_scan`).
 """
-from .batch import BatchRow, run_batch_inference
 from .detect import detect_slices
 from .infer import infer_volume
 from .resample import prepare_volume
@@ -59,12 +48,12 @@ from .settings import (DetectionSettings, FindingRescorer, ModelAdjustment,
 from .write import format_summary, write_volume_results
 
 __all__ = [
-    'BatchRow', 'Box2D', 'DetectionSettings', 'DicomStatus',
+    'Box2D', 'DetectionSettings', 'DicomStatus',
     'FINDINGS_SCHEMA_VERSION', 'Finding', 'FindingRescorer',
     'ModelAdjustment', 'OperatingPoint', 'OutputPaths', 'RecistMeasurement',
     'RunProvenance', 'RunSettings', 'ScanGeometry', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'prepare_volume',
-    'run_batch_inference', 'run_volume_inference',
+    'run_volume_inference',
     'volume_settings_from_config', 'write_volume_results'
 ]

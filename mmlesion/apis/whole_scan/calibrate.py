@@ -23,9 +23,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from mmlesion.datasets.converters.common import SPLIT_NAMES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
-from mmlesion.datasets.volumes.annotation_file import (load_annotation_file,
+from mmlesion.datasets.volumes.annotation_file import (SPLIT_NAMES,
+                                                       load_annotation_file,
                                                        resolve_volume_file)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.operating_points import (

@@ -257,7 +257,7 @@ class FindingRescorer(Protocol):
 class RunSettings:
     """How a run from files to files loads its model, detects and writes
     (:func:`~mmlesion.apis.whole_scan.run.run_volume_inference`,
-    :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`).
+    :func:`~mmlesion.apps.whole_scan.batch.run_batch_inference`).
 
     Args:
         detection (DetectionSettings): how each scan is detected.
@@ -495,7 +495,7 @@ def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:
 
 @dataclass(frozen=True)
 class Finishing:
-    """How a batch of scans (:mod:`~mmlesion.apis.whole_scan.batch`)
+    """How a batch of scans (:mod:`~mmlesion.apps.whole_scan.batch`)
     reads the next scans and stacks, measures (RECIST) and writes the last
     ones while the model detects; the findings and files do not depend on
     it.

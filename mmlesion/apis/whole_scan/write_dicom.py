@@ -213,7 +213,7 @@ def _result_uid(sources: list, model_info: dict, result: ScanResult,
     the source series, the model (its checkpoint's SHA-256) and the
     findings: the same results of the same scan always get the same UIDs,
     so that storing them on a server twice is storing one instance
-    (:mod:`~mmlesion.apis.whole_scan.store_back`), and other results get
+    (:mod:`~mmlesion.apps.whole_scan.store_back`), and other results get
     other UIDs."""
     from pydicom.uid import generate_uid
     findings = [(f.id, round(float(f.score), 6),

@@ -25,6 +25,8 @@ from .scan_switches import ScanChecks
 
 #: Value of ``metainfo.box_format``.
 BOX_FORMAT = 'x1y1z1x2y2z2_voxel'
+#: A volume's ``split`` codes (``Train_Val_Test``) and their names.
+SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
 
 
 def box_from_world_sphere(volume: CTVolume, center_xyz: Sequence[float],

@@ -6,7 +6,7 @@ Anchor Based Sampling (``hard_regions.py``). Models: ``mmlesion/models``
 (``AggregatedFasterRCNN3D`` and its 3D heads); configs:
 ``configs/aggregated3d/``."""
 from mmlesion.registry import METHODS
-from mmlesion.reproduce.table_index import table_specs
+from mmlesion.apps.reproduce.table_index import table_specs
 from mmlesion.utils.method_spec import MethodSpec
 from .paper import (MERGED_MODELS, PAPER_RESULTS, PRINTED, QUOTED_MODELS,
                     RESULT_ROWS, VARIANTS)

@@ -1,11 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What a training step of the 3D Aggregated Faster R-CNN takes, for the
-step-time engine (:mod:`mmlesion.reproduce.timing`): crops of the config's
+step-time engine (:mod:`mmlesion.apps.reproduce.timing`): crops of the config's
 ``crop_size``, and a synthetic batch of them with two bright nodules each.
 """
 from typing import TYPE_CHECKING
 
-from mmlesion.reproduce.timing import TrainingInput, find_in_config
+from mmlesion.apps.reproduce.timing import TrainingInput, find_in_config
 
 if TYPE_CHECKING:
     from mmengine.config import Config

@@ -8,16 +8,16 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Dict, List, Tuple
 
-from mmlesion.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
-                                         round_hours, training_gpu_hours)
-from mmlesion.reproduce.execute import (LUNA16_RATES, config_data_paths,
-                                        config_epochs, luna16_map,
-                                        root_options, trained_epochs)
-from mmlesion.reproduce.plan import PlanContext, Row, Stage, parsed_config
-from mmlesion.reproduce.row_stages import config_stem as _stem
-from mmlesion.reproduce.row_stages import device_option as _device
-from mmlesion.reproduce.row_stages import test_stage as _test
-from mmlesion.reproduce.row_stages import train_stage as _train
+from mmlesion.apps.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
+                                              round_hours, training_gpu_hours)
+from mmlesion.apps.reproduce.execute import (LUNA16_RATES, config_data_paths,
+                                             config_epochs, luna16_map,
+                                             root_options, trained_epochs)
+from mmlesion.apps.reproduce.plan import PlanContext, Row, Stage, parsed_config
+from mmlesion.apps.reproduce.row_stages import config_stem as _stem
+from mmlesion.apps.reproduce.row_stages import device_option as _device
+from mmlesion.apps.reproduce.row_stages import test_stage as _test
+from mmlesion.apps.reproduce.row_stages import train_stage as _train
 from .paper import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH, A3D_RES18,
                     A3D_RESBLOCK, A3D_RESBLOCK_ABS, TNP_SUFFIX,
                     a3d_deeplesion_keys)

@@ -4,7 +4,7 @@ times, registered for the shared engines. Models: ``mmlesion/models``
 (the TRPN head, the ALB cells and RoI head, the RTM bbox head); configs:
 ``configs/elixirnet/``."""
 from mmlesion.registry import METHODS
-from mmlesion.reproduce.table_index import table_specs
+from mmlesion.apps.reproduce.table_index import table_specs
 from mmlesion.utils.method_spec import MethodSpec
 from .paper import (GAINS, PAPER_RESULTS, PRINTED, READ_ROWS, RESULT_ROWS,
                     VARIANTS)

@@ -1,13 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """ElixirNet's published numbers (Jiang et al. 2020) and the rows we build
 differently on purpose: what its tables are set beside
-(:mod:`mmlesion.reproduce.paper_results`, the README's paper column), the
+(:mod:`mmlesion.apps.reproduce.paper_results`, the README's paper column), the
 other numbers its documents quote, and its variants."""
 from typing import Dict
 
-from mmlesion.reproduce.paper_results import froc_row as _froc
-from mmlesion.reproduce.paper_text import Gain, Printed, ResultRow
-from mmlesion.reproduce.variants import Variant
+from mmlesion.apps.reproduce.paper_results import froc_row as _froc
+from mmlesion.apps.reproduce.paper_text import Gain, Printed, ResultRow
+from mmlesion.apps.reproduce.variants import Variant
 
 #: Tables 1 (FROC, mAP) and 2 (IoBB FROC), 3 slices: model -> Table 1's
 #: sensitivities and mAP, Table 2's sensitivities; a baseline's row is the

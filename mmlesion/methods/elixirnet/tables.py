@@ -8,15 +8,16 @@ of ``configs/elixirnet/README.md``. The paper's numbers are in
 """
 import os.path as osp
 
-from mmlesion.reproduce.estimate import (round_hours, training_gpu_hours,
-                                         training_items)
-from mmlesion.reproduce.execute import (FROC_RATES, config_epochs, froc_map,
-                                        trained_epochs)
-from mmlesion.reproduce.plan import Row, Stage
-from mmlesion.reproduce.row_stages import config_stem as _stem
-from mmlesion.reproduce.row_stages import test_stage as _test
-from mmlesion.reproduce.row_stages import train_stage as _train
-from mmlesion.reproduce.row_stages import train_test_row as _train_test_row
+from mmlesion.apps.reproduce.estimate import (round_hours, training_gpu_hours,
+                                              training_items)
+from mmlesion.apps.reproduce.execute import (FROC_RATES, config_epochs,
+                                             froc_map, trained_epochs)
+from mmlesion.apps.reproduce.plan import Row, Stage
+from mmlesion.apps.reproduce.row_stages import config_stem as _stem
+from mmlesion.apps.reproduce.row_stages import test_stage as _test
+from mmlesion.apps.reproduce.row_stages import train_stage as _train
+from mmlesion.apps.reproduce.row_stages import (
+    train_test_row as _train_test_row)
 
 E = 'configs/elixirnet'
 #: the schedule and data of the DeepLesion rows' config stems

@@ -9,7 +9,7 @@ and its re-scoring (``fpr_rescore.py``). Models:
 ``LENSFPR``); datasets: ``mmlesion/datasets/lens/``; configs:
 ``configs/lens/``."""
 from mmlesion.registry import METHODS
-from mmlesion.reproduce.table_index import table_specs
+from mmlesion.apps.reproduce.table_index import table_specs
 from mmlesion.utils.configs.whole_config import TWO_STAGE_KEYS
 from mmlesion.utils.method_spec import MethodSpec
 from .paper import (GAINS, LENS_DOMAIN_ADAPT, PAPER_RESULTS, PRINTED,

@@ -4,9 +4,9 @@ beside, the metric keys they are read from, the other numbers its
 documents quote, its quoted row and its variant."""
 from typing import Dict, Sequence, Tuple
 
-from mmlesion.reproduce.plan import MetricMap
-from mmlesion.reproduce.paper_text import Gain, Printed, ResultRow
-from mmlesion.reproduce.variants import Variant
+from mmlesion.apps.reproduce.plan import MetricMap
+from mmlesion.apps.reproduce.paper_text import Gain, Printed, ResultRow
+from mmlesion.apps.reproduce.variants import Variant
 
 #: Table I's FP rates per sub-volume
 LENS_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)

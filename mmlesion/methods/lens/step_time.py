@@ -1,11 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What a training step of LENS's 3D false-positive reduction network
-takes, for the step-time engine (:mod:`mmlesion.reproduce.timing`), and
-how many patches its epoch has (:mod:`mmlesion.reproduce.estimate`)."""
+takes, for the step-time engine (:mod:`mmlesion.apps.reproduce.timing`), and
+how many patches its epoch has (:mod:`mmlesion.apps.reproduce.estimate`)."""
 from typing import TYPE_CHECKING, Optional
 
-from mmlesion.reproduce.estimate import count_training_images
-from mmlesion.reproduce.timing import TrainingInput, find_in_config
+from mmlesion.apps.reproduce.estimate import count_training_images
+from mmlesion.apps.reproduce.timing import TrainingInput, find_in_config
 
 if TYPE_CHECKING:
     from mmengine.config import Config

@@ -8,10 +8,10 @@ import os.path as osp
 from dataclasses import replace
 from typing import Dict, List, Sequence, Tuple
 
-from mmlesion.reproduce.execute import root_options
-from mmlesion.reproduce.plan import MetricMap, PlanContext, Row, Stage
-from mmlesion.reproduce.row_stages import device_option as _device
-from mmlesion.reproduce.row_stages import train_stage as _train
+from mmlesion.apps.reproduce.execute import root_options
+from mmlesion.apps.reproduce.plan import MetricMap, PlanContext, Row, Stage
+from mmlesion.apps.reproduce.row_stages import device_option as _device
+from mmlesion.apps.reproduce.row_stages import train_stage as _train
 from .paper import LENS_DOMAIN_ADAPT, LENS_RATES, lens_map
 
 L = 'configs/lens'

@@ -6,9 +6,9 @@ attention gate); configs: ``configs/retinanet_lesion/``."""
 from typing import Dict
 
 from mmlesion.registry import METHODS
-from mmlesion.reproduce.paper_results import froc_row as _froc
-from mmlesion.reproduce.paper_text import Printed, ResultRow
-from mmlesion.reproduce.table_index import table_specs
+from mmlesion.apps.reproduce.paper_results import froc_row as _froc
+from mmlesion.apps.reproduce.paper_text import Printed, ResultRow
+from mmlesion.apps.reproduce.table_index import table_specs
 from mmlesion.utils.configs.whole_config import SINGLE_STAGE_KEYS
 from mmlesion.utils.method_spec import MethodSpec
 from .tables import BUILDERS

@@ -3,9 +3,10 @@
 (the commands of ``configs/retinanet_lesion/README.md``)."""
 import os.path as osp
 
-from mmlesion.reproduce.execute import FROC_RATES, froc_map
-from mmlesion.reproduce.plan import Stage
-from mmlesion.reproduce.row_stages import train_test_row as _train_test_row
+from mmlesion.apps.reproduce.execute import FROC_RATES, froc_map
+from mmlesion.apps.reproduce.plan import Stage
+from mmlesion.apps.reproduce.row_stages import (
+    train_test_row as _train_test_row)
 
 R = 'configs/retinanet_lesion'
 

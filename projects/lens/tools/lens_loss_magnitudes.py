@@ -128,7 +128,7 @@ def main(argv=None) -> int:
 
     import mmlesion  # noqa: F401  (registers components)
     from projects.lens.lens_demo import demo_row_config
-    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.apps.demo import generate_demo_deeplesion
     if not 0 < args.window <= args.iters:
         print('error: need 0 < --window <= --iters', file=sys.stderr)
         return 2

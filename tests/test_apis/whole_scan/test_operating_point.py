@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mmlesion.apis.whole_scan import model as scan_model
-from mmlesion.apis.whole_scan.batch import run_batch_inference
+from mmlesion.apps.whole_scan.batch import run_batch_inference
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.evaluation.functional.operating_points import (

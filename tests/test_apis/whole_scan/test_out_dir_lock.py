@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from mmlesion.apis.whole_scan import batch as volume_batch
+from mmlesion.apps.whole_scan import batch as volume_batch
 from mmlesion.apis.whole_scan import run as volume_run
 from mmlesion.apis.whole_scan.settings import RunSettings
 from mmlesion.apis.whole_scan.write import (OutDirBusyError, OutDirLock,

@@ -10,6 +10,8 @@ import ast
 from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
 
+import pytest
+
 from mmlesion.testing import repo_root
 
 PACKAGE = 'mmlesion.apis.whole_scan'
@@ -23,12 +25,18 @@ SHARED = ('detector_loader', )
 STAGES = ('settings', 'results', 'model', 'backend', 'read', 'resample',
           'slices', 'detect', 'stack', 'measure', 'infer', 'dicom_sources',
           'write_dicom',
-          'write', 'run', 'calibrate', 'scan_list', 'batch', 'shard_summary',
-          'shards', 'server_source', 'dicomweb_source', 'dimse_source',
-          'store_back', 'dicomweb_batch', 'server_shards')
+          'write', 'run', 'calibrate')
+#: The applications on the path (many scans, shards, DICOM servers), in
+#: their package's docstring order: each imports the one-scan path and the
+#: applications before it.
+APPS = 'mmlesion.apps.whole_scan'
+APP_STAGES = ('scan_list', 'batch', 'shard_summary', 'shards',
+              'server_source', 'dicomweb_source', 'dimse_source',
+              'store_back', 'dicomweb_batch', 'server_shards')
 
 
-def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:
+def _imported_stages(source: str,
+                     package: str = PACKAGE) -> Iterator[Tuple[int, str]]:
     """``(line, module)`` of every import of a sibling module (relative
     or absolute, at any depth of the file)."""
     for node in ast.walk(ast.parse(source)):
@@ -37,8 +45,8 @@ def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:
                 base = node.module
                 names = [] if node.module else [a.name for a in node.names]
             elif node.level == 0 and (node.module or '').startswith(
-                    PACKAGE):
-                rest = node.module[len(PACKAGE):].lstrip('.')
+                    package):
+                rest = node.module[len(package):].lstrip('.')
                 base = rest or None
                 names = [] if rest else [a.name for a in node.names]
             else:
@@ -49,8 +57,8 @@ def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:
                 yield node.lineno, name
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.startswith(PACKAGE + '.'):
-                    yield node.lineno, alias.name[len(PACKAGE) + 1:].split(
+                if alias.name.startswith(package + '.'):
+                    yield node.lineno, alias.name[len(package) + 1:].split(
                         '.')[0]
 
 
@@ -93,7 +101,8 @@ def method_imports(sources: Sequence[Tuple[str, str]],
 
 
 def backward_imports(sources: Sequence[Tuple[str, str]],
-                     stages: Sequence[str] = STAGES) -> List[str]:
+                     stages: Sequence[str] = STAGES,
+                     package: str = PACKAGE) -> List[str]:
     """``module:line imports later`` for every import that points against
     the order, and every module missing from it."""
     out = []
@@ -101,7 +110,7 @@ def backward_imports(sources: Sequence[Tuple[str, str]],
         if module not in stages:
             out.append(f'{module}: not in STAGES; place it on the path')
             continue
-        for line, other in _imported_stages(source):
+        for line, other in _imported_stages(source, package):
             if other in stages and stages.index(other) >= stages.index(
                     module):
                 out.append(f'{module}.py:{line} imports {other}, a later '
@@ -109,8 +118,8 @@ def backward_imports(sources: Sequence[Tuple[str, str]],
     return out
 
 
-def _package_sources() -> List[Tuple[str, str]]:
-    folder = repo_root() / Path(*PACKAGE.split('.'))
+def _package_sources(package: str = PACKAGE) -> List[Tuple[str, str]]:
+    folder = repo_root() / Path(*package.split('.'))
     return [(p.stem, p.read_text()) for p in sorted(folder.glob('*.py'))
             if p.stem != '__init__']
 
@@ -119,6 +128,14 @@ def test_imports_follow_the_scan_path():
     sources = _package_sources()
     assert {m for m, _ in sources} == set(STAGES)
     assert backward_imports(sources) == []
+
+
+def test_the_applications_follow_the_run_path():
+    """The applications import the one-scan path (any stage) and the
+    applications before them, never a later one."""
+    sources = _package_sources(APPS)
+    assert {m for m, _ in sources} == set(APP_STAGES)
+    assert backward_imports(sources, APP_STAGES, APPS) == []
 
 
 def test_the_path_imports_no_method():
@@ -144,12 +161,14 @@ def test_an_import_of_a_method_is_reported():
         f'batch.py:1 imports {PARENT}.luna16_cv']
 
 
-def test_the_order_is_the_package_docstring_order():
+@pytest.mark.parametrize('package,stages', [(PACKAGE, STAGES),
+                                            (APPS, APP_STAGES)])
+def test_the_order_is_the_package_docstring_order(package, stages):
     doc = ast.get_docstring(ast.parse(
-        (repo_root() / Path(*PACKAGE.split('.')) / '__init__.py').read_text()))
+        (repo_root() / Path(*package.split('.')) / '__init__.py').read_text()))
     listed = [line.split('``')[1] for line in doc.splitlines()
               if line.startswith('``')]
-    assert tuple(listed) == STAGES
+    assert tuple(listed) == stages
 
 
 def test_a_backward_import_is_reported():

@@ -201,8 +201,8 @@ def test_an_overwrite_stopped_while_moving_in_leaves_no_finished_set(
     went first, so no old marker stands beside the new files; the single
     run names the set INCOMPLETE and the batch runs the scan again (not
     skipped)."""
-    from mmlesion.apis.whole_scan.batch import run_batch_inference
-    from mmlesion.apis.whole_scan.scan_list import scan_folder_name
+    from mmlesion.apps.whole_scan.batch import run_batch_inference
+    from mmlesion.apps.whole_scan.scan_list import scan_folder_name
     from tests.helpers.tool_modules import load_tool
     scan, ckpt = scan_and_checkpoint
     batch = tmp_path / 'batch'

@@ -385,7 +385,7 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
     """Two DICOM series in one batch (the files written in the writer
     thread): each folder gets the findings, the SR and the SEG of a run on
     that series alone."""
-    from mmlesion.apis.whole_scan.batch import run_batch_inference
+    from mmlesion.apps.whole_scan.batch import run_batch_inference
     tmp, scan, single = written
     series = [shutil.copytree(scan, tmp_path / name)
               for name in ('series_a', 'series_b')]

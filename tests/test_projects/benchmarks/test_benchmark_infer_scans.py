@@ -65,7 +65,7 @@ def test_every_schedule_is_a_valid_finishing_and_old_code():
     import dataclasses
     import inspect
 
-    from mmlesion.apis.whole_scan.batch import Finishing
+    from mmlesion.apps.whole_scan.batch import Finishing
     from mmlesion.apis.whole_scan.settings import RunSettings
     tool = _tool()
     old_code = inspect.signature(tool.old_code.__wrapped__).parameters

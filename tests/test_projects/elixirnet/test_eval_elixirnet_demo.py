@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion.apps.demo import generate_demo_deeplesion
 from mmlesion.nas import dump_genotypes
 from mmlesion.testing import repo_root
 
@@ -205,8 +205,8 @@ def _reproduce_config(table: str, key: str, flag: str):
     Table 6's search-and-train, else the config of ``tools/train.py``)."""
     from mmengine.config import Config
 
-    from mmlesion.reproduce.plan import PlanContext
-    from mmlesion.reproduce.tables import build_rows
+    from mmlesion.apps.reproduce.plan import PlanContext
+    from mmlesion.apps.reproduce.tables import build_rows
     ctx = PlanContext(work_dir='w', python='python')
     (row, ) = build_rows(table, ctx, [key], [0])
     argv = next(s.argv for s in row.stages

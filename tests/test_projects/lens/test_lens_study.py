@@ -128,7 +128,7 @@ def test_calibrate_demo_delta(monkeypatch):
 
 @pytest.fixture(scope='module')
 def followup_root(tmp_path_factory):
-    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.apps.demo import generate_demo_deeplesion
     root = tmp_path_factory.mktemp('lens_study') / 'partial'
     generate_demo_deeplesion(root, seed=0, num_train=8, num_val=2,
                              num_test=0, unannotated_prob=0.6,

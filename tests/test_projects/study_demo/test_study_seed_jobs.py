@@ -11,7 +11,7 @@ import pytest
 from projects.study_demo.study import (TIME_KEY, maybe_run_seed_jobs,
                                  run_seed_jobs)
 from projects.study_demo.study.seed_jobs import child_argv, split_seeds
-from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion.apps.demo import generate_demo_deeplesion
 from mmlesion.testing import repo_root
 
 FAKE_TOOL = '''

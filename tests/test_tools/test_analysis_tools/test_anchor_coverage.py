@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mmlesion.datasets.demo.generator import generate_demo_deeplesion
+from mmlesion.apps.demo.generator import generate_demo_deeplesion
 from mmlesion.testing import repo_root
 
 CONFIG = str(repo_root() / 'configs' / 'retinanet_lesion' / 'demo' /

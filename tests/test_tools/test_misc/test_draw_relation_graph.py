@@ -10,7 +10,7 @@ from mmdet.structures import DetDataSample
 from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 
-from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion.apps.demo import generate_demo_deeplesion
 from mmlesion.testing import get_config, repo_root
 
 CONFIG = 'elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py'

@@ -5,7 +5,7 @@ import importlib.util
 import json
 
 from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
-from mmlesion.datasets.demo import dataset_digest
+from mmlesion.apps.demo import dataset_digest
 from mmlesion.testing import repo_root
 
 ARGS = ['--num-train', '2', '--num-val', '1', '--num-test', '1',

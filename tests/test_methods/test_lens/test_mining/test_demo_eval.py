@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mmlesion.datasets.demo import META_FILE, generate_demo_deeplesion
+from mmlesion.apps.demo import META_FILE, generate_demo_deeplesion
 from mmlesion.methods.lens.mining import SeriesMining, Tracklet
 from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                        followup_missing_lesions,
