@@ -155,10 +155,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--backend', choices=shown['BACKENDS'], default=run['backend'],
         help="what runs the detector's convolutions (backbone, neck, RPN "
-        'head): onnxruntime on a CPU, exported once and cached beside '
-        'CHECKPOINT (<checkpoint>.<key>.onnx), the rest in torch; the same '
-        'findings (docs/infer_volume.md). A detector that cannot be '
-        'exported runs in torch, saying why')
+        'head) and box head on a CPU: onnxruntime or openvino (f32), '
+        'exported once and cached beside CHECKPOINT '
+        '(<checkpoint>.<key>[.box_head].onnx), the rest in torch; the same '
+        'findings (docs/infer_volume.md); openvino-bf16: bf16 where the CPU '
+        'has it, not the same findings. A detector that cannot be exported '
+        'runs in torch, saying why')
     parser.add_argument('--batch-size', type=int,
                         default=detection['batch_size'],
                         help='slices per forward pass')

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Whole-scan inference on a CPU: eager torch against the ONNX Runtime
-backend (``tools/infer_volume.py --backend onnxruntime``), timed
+"""Whole-scan inference on a CPU: eager torch against the exported backends
+(``tools/infer_volume.py --backend onnxruntime|openvino``), timed
 alternately in one run, at the same threads, on the same scan.
 
 Example::
@@ -11,16 +11,18 @@ Example::
 
 Each timed run is a whole scan as ``tools/infer_volume.py`` runs it, files
 aside: read, resample, detect every slice, stack the boxes into findings,
-measure them (RECIST). The backend's export (or its read from the cache
-beside ``--checkpoint``) and its check come first, untimed. Then
-``--warmup`` untimed runs of each, and ``--repeats`` timed runs of each,
-interleaved (torch, backend, torch, ...) so that a change of the machine's
-load hits both. Printed per side: seconds per scan and per slice (median,
-min-max), and the detector's share (its loop over the slices,
-``detect_slices``: test pipeline, network, RPN decoding and NMS, RoI head).
-The last line is the ratio of the medians per scan, and whether every
-backend run found what the first torch run found (the same kept 2D boxes,
-each within 0.5 px and its score within 1e-3:
+measure them (RECIST). Each backend's exports (or their read from the cache
+beside ``--checkpoint``) and checks come first, untimed. Then ``--warmup``
+untimed runs of each side, and ``--repeats`` timed runs of each,
+interleaved (torch, onnxruntime, openvino, torch, ...) so that a change of
+the machine's load hits all. Every side runs at torch's threads (the
+backends' intra-op threads are set to them). Printed per side: seconds per
+scan and per slice (median, min-max), and the detector's share (its loop
+over the slices, ``detect_slices``: test pipeline, network, RPN decoding
+and NMS, RoI head); then the convolutions alone in each. The last lines,
+one per backend (``--backends``' order), are the ratio of the medians per
+scan and whether every run found what the first torch run found (the same
+kept 2D boxes, each within 0.5 px and its score within 1e-3:
 :func:`~mmlesion.apis.whole_scan.backend.compare_detections`).
 
 Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
@@ -28,7 +30,7 @@ Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
 detector has random weights (the same layers: the same cost per slice; many
 more boxes above the score threshold than a trained one, so stacking and
 measuring take longer than they would). ``--quick``: the full-size R50-FPN
-3-slice config on a 512-pixel scan of a few slices, 1 warm-up and 2 timed
+3-slice config on a 512-pixel scan of a few slices, 1 warm-up and 3 timed
 runs of each (a few minutes on 2 cores).
 """
 # projects/ is not installed (as in mmdet): its scripts run from a clone.
@@ -46,7 +48,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from mmlesion_cli import tool_parser  # noqa: E402
+from mmlesion_cli import package_json, tool_parser  # noqa: E402
 from mmlesion_cli.common_args import check_config_file  # noqa: E402
 from projects.benchmarks.benchmark_timing import (  # noqa: E402
     add_timing_arguments, check_timing)
@@ -55,7 +57,7 @@ from projects.benchmarks.benchmark_timing import (  # noqa: E402
 FULL_SIZE_CFG = ('configs/elixirnet/'
                  'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py')
 #: ``--quick``: scan size (in-plane pixels, slices), warm-up and repeats.
-QUICK = dict(scan_size=[512, 8], warmup=1, repeats=2)
+QUICK = dict(scan_size=[512, 8], warmup=1, repeats=3)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -72,6 +74,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--scan-size', type=int, nargs=2, default=[512, 40],
                         metavar=('XY', 'Z'),
                         help='synthetic scan: in-plane pixels and slices')
+    parser.add_argument(
+        '--backends', nargs='+', default=['onnxruntime', 'openvino'],
+        choices=package_json('apis/whole_scan/tool_defaults.json')
+        ['BACKENDS'][1:],
+        help='the backends timed against eager torch (the last line is the '
+        "last one's)")
     parser.add_argument('--batch-size', type=int, default=4,
                         help='slices per forward pass')
     parser.add_argument(
@@ -116,6 +124,7 @@ def _run(args, scan: str) -> dict:
                                                init_lesion_detector)
     from mmlesion.apis.whole_scan.backend import (BackendKey,
                                                   attach_backend,
+                                                  attached_parts,
                                                   compare_detections,
                                                   detach_backend,
                                                   use_backend)
@@ -136,14 +145,17 @@ def _run(args, scan: str) -> dict:
                                            args.config)
     model = init_lesion_detector(cfg, args.checkpoint,
                                  DetectorLoadSettings()).model.eval()
-    status = use_backend(model, 'onnxruntime', BackendKey(
-        args.checkpoint,
-        args.checkpoint and sha256_file(args.checkpoint),
-        config_record(cfg).text))
-    print(status.line())
-    if status.backend != 'onnxruntime':
-        raise SystemExit(f'{args.config}: {status.reason}')
-    runner = model.extract_feat.backend
+    key = BackendKey(args.checkpoint,
+                     args.checkpoint and sha256_file(args.checkpoint),
+                     config_record(cfg).text)
+    parts, exports = {}, {}
+    for backend in args.backends:
+        status = use_backend(model, backend, key)
+        print(status.line())
+        if status.backend != backend:
+            raise SystemExit(f'{args.config}: {status.reason}')
+        parts[backend], exports[backend] = attached_parts(model), \
+            status.line()
     detection = DetectionSettings(batch_size=args.batch_size,
                                   show_progress=False)
 
@@ -151,8 +163,9 @@ def _run(args, scan: str) -> dict:
         """One scan from its file; the seconds, the detector's seconds and
         the 2D boxes."""
         detach_backend(model)
-        if backend == 'onnxruntime':
-            attach_backend(model, runner)
+        if backend != 'torch':
+            attach_backend(model, parts[backend].features,
+                           parts[backend].box_head)
         start = time.perf_counter()
         volume = load_ct_volume(scan)
         result = infer_volume(model, volume, settings, detection,
@@ -163,7 +176,7 @@ def _run(args, scan: str) -> dict:
         return (time.perf_counter() - start, result.detect_seconds, boxes,
                 result)
 
-    sides = ('torch', 'onnxruntime')
+    sides = ('torch', ) + tuple(args.backends)
     for _ in range(args.warmup):
         for side in sides:
             whole_scan(side)
@@ -172,10 +185,6 @@ def _run(args, scan: str) -> dict:
         for side in sides:
             runs[side].append(whole_scan(side))
     reference = runs['torch'][0][2]
-    agreements = [compare_detections(reference, r[2])
-                  for side in sides for r in runs[side]]
-    same = all(a.same for a in agreements)
-    worst = max(agreements, key=lambda a: (a.unmatched, a.box_px, a.score))
     last = runs['torch'][0][3]
     slices = last.num_slices
     threads = torch.get_num_threads()
@@ -184,69 +193,82 @@ def _run(args, scan: str) -> dict:
           f'{last.resampled_geometry.shape_zyx[2]} px '
           f'({settings.interval_mm:g} mm, {settings.pixel_spacing:g} mm/px)'
           f'; {last.num_boxes_2d} 2D boxes, {len(last.findings)} findings')
-    print(f'threads: torch {threads}, onnxruntime intra-op '
-          f'{runner.session.get_session_options().intra_op_num_threads}, '
+    sessions = ', '.join(f'{b} {parts[b].features.session.threads}'
+                         for b in args.backends)
+    print(f'threads: torch {threads}, intra-op {sessions}; '
           f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
           f'{args.warmup} warm-up and {args.repeats} timed runs of each, '
           f'alternated; load average {load_before[0]:.1f} before, '
           f'{os.getloadavg()[0]:.1f} after (a shared machine: other jobs '
           'load it)')
     out = dict(config=args.config, checkpoint=args.checkpoint, scan=scan,
-               slices=slices, threads=threads, export=status.line(),
+               slices=slices, threads=threads, export=exports,
                load_before=load_before[0], load_after=os.getloadavg()[0])
     for side in sides:
         total = [r[0] for r in runs[side]]
         detect = [r[1] for r in runs[side]]
         share = statistics.median(d / t for d, t in zip(detect, total))
-        print(f'{side:>11s}: {_spread(total)} per scan, '
+        print(f'{side:>13s}: {_spread(total)} per scan, '
               f'{_spread([t / slices for t in total])} per slice; the '
               f'detector {_spread([d / slices for d in detect])} per slice, '
               f'{100 * share:.0f} % of the scan')
         out[side] = dict(seconds=total, detect_seconds=detect, share=share)
-    ratio = (statistics.median(r[0] for r in runs['torch'])
-             / statistics.median(r[0] for r in runs['onnxruntime']))
-    detector = (statistics.median(r[1] for r in runs['torch'])
-                / statistics.median(r[1] for r in runs['onnxruntime']))
-    out.update(ratio=ratio, detector_ratio=detector, same=same,
-               worst=worst.__dict__)
     detach_backend(model)  # the torch side of the part is torch's
-    convs = _time_convolutions(model, runner, args, last, statistics.median(
+    convs = _time_convolutions(model, parts, args, last, statistics.median(
         r[1] for r in runs['torch']) / slices)
     out.update(convolutions=convs)
-    print(f"convolutions alone (backbone, neck, RPN head; a batch of "
+    alone = ', '.join(f"{b} {convs[b]:.3f} s ({convs['torch'] / convs[b]:.2f}"
+                      'x)' for b in args.backends)
+    print(f'convolutions alone (backbone, neck, RPN head; a batch of '
           f"{args.batch_size}): eager {convs['torch']:.3f} s per slice, "
-          f"backend {convs['onnxruntime']:.3f} s "
-          f"({convs['torch'] / convs['onnxruntime']:.2f}x); the rest of the "
-          f"eager detector {convs['rest']:.3f} s per slice")
-    print(f'findings of every run against the first torch run: '
-          f'{worst.unmatched} boxes unmatched, boxes within '
-          f'{worst.box_px:.2g} px, scores within {worst.score:.2g}')
+          f"{alone}; the rest of the eager detector {convs['rest']:.3f} s "
+          'per slice')
+    lines = []
+    for backend in args.backends:
+        agreements = [compare_detections(reference, r[2])
+                      for r in runs['torch'] + runs[backend]]
+        same = all(a.same for a in agreements)
+        worst = max(agreements,
+                    key=lambda a: (a.unmatched, a.box_px, a.score))
+        ratio = (statistics.median(r[0] for r in runs['torch'])
+                 / statistics.median(r[0] for r in runs[backend]))
+        detector = (statistics.median(r[1] for r in runs['torch'])
+                    / statistics.median(r[1] for r in runs[backend]))
+        out[backend].update(ratio=ratio, detector_ratio=detector, same=same,
+                            worst=worst.__dict__)
+        print(f'{backend} against the first torch run: {worst.unmatched} '
+              f'boxes unmatched, boxes within {worst.box_px:.2g} px, scores '
+              f'within {worst.score:.2g}')
+        precision = parts[backend].features.session.precision
+        lines.append(f'{ratio:.2f}x eager per scan with {backend} (the '
+                     f'detector alone {detector:.2f}x; {threads} threads, '
+                     f'{precision}) same findings: {same}')
     if args.json:
         atomic_write_text(args.json, json.dumps(out, indent=1))
-    print(f'{ratio:.2f}x eager per scan (the detector alone '
-          f'{detector:.2f}x; {threads} threads, f32) same findings: {same}')
+    print('\n'.join(lines))
     return out
 
 
-def _time_convolutions(model, runner, args, result,
+def _time_convolutions(model, parts, args, result,
                        eager_detector: float) -> dict:
-    """Median seconds per slice of the exported part in torch and in the
-    backend (interleaved, on a batch of the scan's padded slice size), and
-    what the eager detector (``eager_detector`` s per slice) spends
-    besides."""
+    """Median seconds per slice of the exported convolutions in torch and
+    in each backend (``parts``: its runners; interleaved, on a batch of the
+    scan's padded slice size), and what the eager detector
+    (``eager_detector`` s per slice) spends besides."""
     import torch
 
     from mmlesion.apis.whole_scan.backend import ExportedPart, dense_head_of
     from projects.benchmarks.benchmark_timing import time_interleaved
     size = [-(-n // 32) * 32 for n in result.resampled_geometry.shape_zyx[1:]]
-    inputs = torch.randn(args.batch_size, runner.layout.in_channels, *size,
+    channels = next(iter(parts.values())).features.layout.in_channels
+    inputs = torch.randn(args.batch_size, channels, *size,
                          generator=torch.Generator().manual_seed(0))
     part = ExportedPart(model, dense_head_of(model))
+    calls = dict(torch=lambda: part(inputs))
+    calls.update({b: (lambda r=p.features: r(inputs))
+                  for b, p in parts.items()})
     with torch.no_grad():
-        times = time_interleaved(
-            dict(torch=lambda: part(inputs),
-                 onnxruntime=lambda: runner(inputs)),
-            args.warmup, args.repeats, 'cpu')
+        times = time_interleaved(calls, args.warmup, args.repeats, 'cpu')
     out = {k: statistics.median(v) / args.batch_size
            for k, v in times.items()}
     out['rest'] = eager_detector - out['torch']

@@ -297,10 +297,12 @@ class RunSettings:
             per validation scan, with the lesion steps chosen with it (it
             wins over ``fp_rate``). None: the per-image point.
             Defaults to :data:`DEFAULT_FP_PER_SCAN`.
-        backend (str): what runs the detector's convolutions: ``'torch'``
-            or ``'onnxruntime'`` (on the CPU; exported once, cached beside
-            the checkpoint, :mod:`~mmlesion.apis.whole_scan.backend`; the
-            same findings). Defaults to ``'torch'``.
+        backend (str): what runs the detector's convolutions and box
+            head: ``'torch'``, ``'onnxruntime'`` or ``'openvino'`` (on the
+            CPU, f32; exported once, cached beside the checkpoint,
+            :mod:`~mmlesion.apis.whole_scan.backend`; the same findings), or
+            ``'openvino-bf16'`` (bf16 where the CPU has it: not the same
+            findings). Defaults to ``'torch'``.
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None

@@ -1,17 +1,20 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The ONNX Runtime backend finds what eager torch finds (the same kept
-boxes, each within 0.5 px and its score within 1e-3), on the demo config and
-on a full-size 2.5D config (ResNet-50 FPN, 3 slices) with random weights;
-its export is cached beside the checkpoint by the checkpoint and config and
-read back; a detector whose trace bakes a value of the data in runs in
-torch, saying why; the comparison sees a different kept set."""
+"""The ONNX Runtime and OpenVINO backends find what eager torch finds (the
+same kept boxes, each within 0.5 px and its score within 1e-3), on the demo
+config and on a full-size 2.5D config (ResNet-50 FPN, 3 slices) with random
+weights; the exports (convolutions, box head) are cached beside the
+checkpoint by the checkpoint and config and read back, by either backend; a
+detector whose trace bakes a value of the data in runs in torch, and a box
+head that cannot be exported stays in torch, each saying why; bf16 only when
+asked; the comparison sees a different kept set."""
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 
-from mmlesion.apis.whole_scan.backend import (Agreement, BackendKey,
+from mmlesion.apis.whole_scan.backend import (Agreement, AttachedParts,
+                                              BackendKey, attached_parts,
                                               compare_detections,
                                               detach_backend, use_backend)
 from mmlesion.apis.whole_scan.detect import detect_slices
@@ -24,6 +27,7 @@ from mmlesion.testing import get_config
 from mmlesion.utils.checkpoints.checksum import sha256_file
 
 pytest.importorskip('onnxruntime')
+pytest.importorskip('openvino')
 
 DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 R50_CFG = 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py'
@@ -67,34 +71,95 @@ def _checkpoint(model, folder) -> str:
     return path
 
 
+def _counted(obj, name: str, calls: list) -> None:
+    """Count the calls of ``obj.name`` (on the instance)."""
+    method = getattr(obj, name)
+    setattr(obj, name, lambda *a, **k: calls.append(1) or method(*a, **k))
+
+
 @pytest.mark.parametrize('name', [DEMO_CFG, R50_CFG])
-def test_the_backend_finds_what_torch_finds(name):
+def test_each_backend_finds_what_torch_finds(name, tmp_path):
+    """ONNX Runtime and OpenVINO (f32): the convolutions and the box head
+    in the backend, the same findings; the second backend reads the first
+    one's export back from beside the checkpoint."""
     cfg, model = _detector(name)
     volume = _scan(96 if name == DEMO_CFG else 64)
     eager = _detect(model, cfg, volume)
-    status = use_backend(model, 'onnxruntime',
-                         BackendKey(None, None, cfg.pretty_text))
-    assert (status.backend, status.action) == ('onnxruntime', 'in memory')
-    assert 'dense head' in status.part  # the RPN head's convs too
-    runner, calls, head_calls = model.extract_feat.backend, [], []
-    run = runner.session.run
-    runner.session = type('Counted', (), dict(
-        run=lambda self, *a: calls.append(1) or run(*a)))()
-    single = model.rpn_head.forward_single
-    model.rpn_head.forward_single = lambda x: head_calls.append(1) or \
-        single(x)
-    exported = _detect(model, cfg, volume)
-    assert len(calls) == 2  # 5 slices, batches of 3: the backend ran
-    assert head_calls == []  # the RPN head's maps came from the backend
-    agreement = compare_detections(eager, exported)
-    assert agreement.boxes >= 10 * len(volume.array)  # boxes compared
-    assert agreement.same, agreement
-    if name == R50_CFG:
-        return
+    checkpoint = _checkpoint(model, tmp_path)
+    key = BackendKey(checkpoint, sha256_file(checkpoint), cfg.pretty_text)
+    for backend, action in (('onnxruntime', 'exported'),
+                            ('openvino', 'reused')):
+        status = use_backend(model, backend, key)
+        assert (status.backend, status.action) == (backend, action)
+        assert 'dense head' in status.part  # the RPN head's convs too
+        assert f'box head FCs {action}' in status.box_head
+        assert status.precision == 'f32'  # asked: OpenVINO's CPU default
+        # on a bf16-capable CPU is bf16
+        features, box_head = (attached_parts(model).features,
+                              attached_parts(model).box_head)
+        assert features.session.precision == box_head.session.precision \
+            == 'f32'
+        calls, box_calls, head_calls, fc_calls = [], [], [], []
+        _counted(features.session, 'run', calls)
+        _counted(box_head.session, 'run', box_calls)
+        _counted(model.rpn_head, 'forward_single', head_calls)
+        _counted(model.roi_head.bbox_head, 'forward', fc_calls)
+        exported = _detect(model, cfg, volume)
+        for obj, attr in ((features.session, 'run'),
+                          (box_head.session, 'run'),
+                          (model.rpn_head, 'forward_single'),
+                          (model.roi_head.bbox_head, 'forward')):
+            delattr(obj, attr)
+        assert len(calls) == len(box_calls) == 2  # 5 slices, batches of 3
+        assert head_calls == fc_calls == []  # their outputs: the backend's
+        agreement = compare_detections(eager, exported)
+        assert agreement.boxes >= 10 * len(volume.array)  # boxes compared
+        assert agreement.same, (backend, agreement)
+    assert sorted(p.name for p in tmp_path.glob('*.onnx')) == sorted(
+        osp.basename(key.cache_path(part)) for part in ('', 'box_head'))
     detach_backend(model)
-    assert 'extract_feat' not in model.__dict__
-    again = compare_detections(eager, _detect(model, cfg, volume))
-    assert again.same and again.box_px == 0 and again.score == 0
+    assert attached_parts(model) == AttachedParts(None, None)
+    assert '_bbox_forward' not in model.roi_head.__dict__
+    if name == DEMO_CFG:
+        again = compare_detections(eager, _detect(model, cfg, volume))
+        assert again.same and again.box_px == 0 and again.score == 0
+
+
+def test_a_box_head_that_cannot_be_exported_runs_in_torch():
+    """The convolutions still go to the backend; the log line says why the
+    box head does not."""
+    cfg, model = _detector(DEMO_CFG)
+    volume = _scan(64, 3)
+    eager = _detect(model, cfg, volume)
+    for layer in model.roi_head.bbox_roi_extractor.roi_layers:
+        layer.pool_mode = 'max'  # no ONNX RoiAlign of mmcv's max mode
+    status = use_backend(model, 'openvino',
+                         BackendKey(None, None, cfg.pretty_text))
+    assert status.backend == 'openvino'
+    assert status.box_head.startswith('the box head in torch (its RoI '
+                                      'extractor')
+    assert status.box_head in status.line()
+    assert attached_parts(model).box_head is None
+    detach_backend(model)
+    for layer in model.roi_head.bbox_roi_extractor.roi_layers:
+        layer.pool_mode = 'avg'
+    use_backend(model, 'openvino', BackendKey(None, None, cfg.pretty_text))
+    assert compare_detections(eager, _detect(model, cfg, volume)).same
+
+
+def test_bf16_only_when_asked():
+    """``openvino-bf16`` computes in bf16 where the CPU has it (checked at
+    its own looser tolerance); ``openvino`` in f32 on the same CPU."""
+    import openvino as ov
+    if 'BF16' not in ov.Core().get_property('CPU',
+                                            'OPTIMIZATION_CAPABILITIES'):
+        pytest.skip('this CPU has no bf16')
+    cfg, model = _detector(DEMO_CFG)
+    status = use_backend(model, 'openvino-bf16',
+                         BackendKey(None, None, cfg.pretty_text))
+    assert (status.backend, status.precision) == ('openvino-bf16', 'bf16')
+    assert status.line().startswith('backend openvino-bf16 (bf16): ')
+    assert attached_parts(model).box_head.session.precision == 'bf16'
 
 
 def test_the_export_is_cached_by_checkpoint_and_config(tmp_path):
@@ -176,7 +241,9 @@ def test_the_backend_runs_on_the_cpu_only():
     with pytest.raises(ValueError, match='--backend onnxruntime runs on'):
         RunSettings(backend='onnxruntime', device='cuda:0')
     with pytest.raises(ValueError, match='RunSettings.backend'):
-        RunSettings(backend='openvino')
+        RunSettings(backend='tensorrt')
+    with pytest.raises(ValueError, match='--backend openvino runs on'):
+        RunSettings(backend='openvino', device='cuda:0')
 
 
 def test_a_run_uses_the_backend_through_its_settings(tmp_path):
@@ -201,7 +268,7 @@ def test_a_run_uses_the_backend_through_its_settings(tmp_path):
                 detection=DetectionSettings(show_progress=False)))
         for backend in ('torch', 'onnxruntime')}
     exported = list(tmp_path.glob('epoch_1.pth.*.onnx'))
-    assert len(exported) == 1
+    assert len(exported) == 2  # the convolutions, the box head
     assert results['onnxruntime'].model_settings == dict(
         backend='onnxruntime')
     assert 'backend' not in results['torch'].model_settings
