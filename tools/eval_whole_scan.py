@@ -98,7 +98,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         detection = DetectionSettings()
         scans = detect_scans(loaded.model, truths, run_config.settings,
                              detection)
-        split = f'{args.ann_file}, split {args.split or "all"}'
+        # what one scan of the FP denominator is: the size of these scans
+        extents = [s.volume.shape_zyx[0] * s.volume.spacing_zyx[0]
+                   for s in scans]
+        split = (f'{args.ann_file}, split {args.split or "all"}, '
+                 f'{len(scans)} scans of '
+                 f'{sum(extents) / len(extents):.0f} mm along z on average')
         if args.calibrate:
             calibration = calibrate_scans(scans, detection)
             steps, result = calibration.lesion_steps, calibration.result

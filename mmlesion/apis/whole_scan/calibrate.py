@@ -11,7 +11,9 @@ the lesions in 3D (:func:`~mmlesion.evaluation.functional.scan_lesions.
 evaluate_scan_findings`). :func:`calibrate_scans` keeps the steps with the
 best mean sensitivity over 1/8 to 8 false findings per scan (among equals:
 the fewest findings per lesion found, then per scan; then the earlier
-candidate) and the score thresholds of those rates: an :class:`~mmlesion.evaluation.functional.operating_points.
+candidate) and the score thresholds of those rates (where the validation
+never reaches a rate, every finding is kept: the 2D ``score_thr`` chosen
+with the steps): an :class:`~mmlesion.evaluation.functional.operating_points.
 OperatingPoints` record of unit ``scan`` that :func:`record_in_checkpoint`
 stores in the checkpoint, where whole-scan runs find it.
 """
@@ -51,6 +53,14 @@ from .settings import (LESION_STEPS, DetectionSettings,
 LESION_STEP_GRID: Dict[str, Tuple[Any, ...]] = dict(
     max_gap=(0, 1, 2), min_slices=(1, 2, 3), contain_thr=(None, .7),
     join_gap=(None, 2), merge_iou=(None, .1))
+#: The 2D boxes per validation slice a calibration tries stacking (every
+#: combination with :data:`LESION_STEP_GRID`): the best this many per slice
+#: on average, the ``score_thr`` that keeps them read off the validation
+#: scans' boxes (:func:`score_thr_candidates`; never below the detection's
+#: own, which 8 keeps for a detector of fewer boxes). A detector that scores
+#: a lesion's region a little above its surroundings on every slice
+#: otherwise stacks chains through the whole scan.
+BOXES_PER_SLICE: Tuple[Optional[float], ...] = (8., 2., .5)
 
 
 @dataclass
@@ -211,30 +221,56 @@ def _judged(scans: Sequence[DetectedScan],
 
 
 def lesion_step_candidates(
-        grid: Mapping[str, Sequence[Any]] = LESION_STEP_GRID
+        grid: Mapping[str, Sequence[Any]] = LESION_STEP_GRID,
+        score_thrs: Sequence[float] = (DetectionSettings.score_thr, )
 ) -> List[Dict[str, Any]]:
-    """Every combination of ``grid`` (its keys: :data:`LESION_STEPS`),
-    fewer steps first within each step's listed order."""
-    missing = set(LESION_STEPS) - set(grid)
-    if missing or set(grid) - set(LESION_STEPS):
-        raise ValueError(f'the grid must give exactly {LESION_STEPS}, got '
+    """Every combination of ``grid`` (its keys: :data:`LESION_STEPS` but
+    ``score_thr``) and ``score_thrs``, fewer steps first within each
+    step's listed order."""
+    names = [k for k in LESION_STEPS if k != 'score_thr']
+    if set(grid) != set(names):
+        raise ValueError(f'the grid must give exactly {names}, got '
                          f'{sorted(grid)}')
-    return [dict(zip(LESION_STEPS, values))
-            for values in itertools.product(*(grid[k] for k in LESION_STEPS))]
+    return [dict(zip(names, values), score_thr=thr) for thr in score_thrs
+            for values in itertools.product(*(grid[k] for k in names))]
+
+
+def score_thr_candidates(
+        scans: Sequence[DetectedScan], detection: DetectionSettings,
+        per_slice: Sequence[Optional[float]] = BOXES_PER_SLICE
+) -> List[float]:
+    """The 2D score thresholds that keep ``per_slice`` boxes per slice of
+    ``scans`` on average (None: ``detection.score_thr``), never below
+    ``detection.score_thr``; repeats left out, in the order given."""
+    scores = np.sort(np.concatenate([np.zeros(0)] + [
+        np.asarray(s, np.float64).ravel() for scan in scans
+        for s in scan.scores]))[::-1]
+    slices = sum(len(scan.scores) for scan in scans)
+    out: List[float] = []
+    for k in per_slice:
+        thr = detection.score_thr
+        if k is not None and len(scores) > k * slices:
+            thr = max(thr, float(scores[max(int(k * slices) - 1, 0)]))
+        if thr not in out:
+            out.append(thr)
+    return out
 
 
 def calibrate_scans(scans: Sequence[DetectedScan],
                     detection: DetectionSettings,
                     grid: Mapping[str, Sequence[Any]] = LESION_STEP_GRID,
-                    fp_rates: Sequence[float] = SCAN_FP_RATES
+                    fp_rates: Sequence[float] = SCAN_FP_RATES,
+                    per_slice: Sequence[Optional[float]] = BOXES_PER_SLICE
                     ) -> Calibration:
     """Choose the lesion steps (module doc) and judge the scans with them.
 
     Args:
         scans (Sequence[DetectedScan]): validation scans, detected.
         detection (DetectionSettings): the other stacking settings.
-        grid (Mapping): the candidates of each step.
+        grid (Mapping): the candidates of each step but ``score_thr``.
         fp_rates (Sequence[float]): FPs per scan.
+        per_slice (Sequence): the 2D boxes per slice whose score threshold
+            is tried (:func:`score_thr_candidates`).
 
     Returns:
         Calibration: the chosen steps, their result and every candidate's
@@ -243,14 +279,35 @@ def calibrate_scans(scans: Sequence[DetectedScan],
     best: Optional[Calibration] = None
     best_key = None
     tried = []
-    for steps in lesion_step_candidates(grid):
+    for steps in lesion_step_candidates(grid, score_thr_candidates(
+            scans, detection, per_slice)):
         result = judge_scans(scans, replace(detection, **steps), fp_rates)
         tried.append((steps, result.mean_sensitivity()))
         key = _preference(result)
         if best is None or key > best_key:
             best, best_key = Calibration(steps, result), key
     best.tried = tried
+    best.result = _keep_all_below_rate(best.result, scans, replace(
+        detection, **best.lesion_steps))
     return best
+
+
+def _keep_all_below_rate(result: ScanLesionResult,
+                         scans: Sequence[DetectedScan],
+                         detection: DetectionSettings) -> ScanLesionResult:
+    """``result`` with the threshold of each rate that every finding of
+    the validation scans stays within (the lowest finding score: the walk
+    never exceeds the rate) lowered to ``detection.score_thr``, the lowest
+    score a finding can have: at that rate a run keeps every finding the
+    lesion steps make, as the validation did, not only those scored above
+    the validation's weakest one."""
+    scores = [f[:, 6] for f in _judged(scans, detection)[0] if len(f)]
+    if not scores:
+        return result
+    lowest = float(np.concatenate(scores).min())
+    return replace(result, thresholds=[
+        min(t, detection.score_thr) if t == lowest else t
+        for t in result.thresholds])
 
 
 def _preference(result: ScanLesionResult) -> Tuple[float, float, float]:

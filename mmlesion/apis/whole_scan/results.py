@@ -508,7 +508,8 @@ class ScanResult:
                    worker_type=d.worker_type,
                    resample_backend=d.resample_backend,
                    score_thr=d.score_thr, iou_thr=d.iou_thr,
-                   **d.lesion_steps(), fpr=self.rescored_by)
+                   **{k: v for k, v in d.lesion_steps().items()
+                      if k != 'score_thr'}, fpr=self.rescored_by)
         out.update(self.model_settings)
         return out
 

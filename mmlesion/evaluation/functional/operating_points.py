@@ -33,8 +33,10 @@ class OperatingPoints(FieldRecord):
         lesion_steps (dict, optional): for ``fp_unit='scan'``: the
             stacking's lesion steps chosen with the thresholds
             (``max_gap``, ``min_slices``, ``contain_thr``, ``join_gap``,
-            ``merge_iou``; :class:`~mmlesion.evaluation.functional.
-            box_stacking.StackSettings`), which the thresholds hold for.
+            ``merge_iou``, and ``score_thr``, the 2D score below which boxes
+            are not stacked, absent from older records; :class:`~mmlesion.
+            evaluation.functional.box_stacking.StackSettings`), which the
+            thresholds hold for.
     """
     fp_unit: str
     fp_rates: List[float]
@@ -132,8 +134,9 @@ class OperatingPoints(FieldRecord):
                     'None' if k is NoneType else k.__name__ for k in kinds))
         steps = record.get('lesion_steps')
         if steps is not None:
-            if not isinstance(steps, Mapping) or set(steps) != set(
-                    LESION_STEP_NAMES):
+            if not isinstance(steps, Mapping) or not set(
+                    LESION_STEP_NAMES) - set(OPTIONAL_LESION_STEPS) <= set(
+                        steps) <= set(LESION_STEP_NAMES):
                 raise _malformed('lesion_steps', f'{steps!r}, not a mapping '
                                  'of ' + ', '.join(LESION_STEP_NAMES))
             for name, value in steps.items():
@@ -154,7 +157,10 @@ NoneType = type(None)
 FP_UNITS = ('image', 'sub-volume', 'scan')
 #: The names of :attr:`OperatingPoints.lesion_steps`.
 LESION_STEP_NAMES = ('max_gap', 'min_slices', 'contain_thr', 'join_gap',
-                     'merge_iou')
+                     'merge_iou', 'score_thr')
+#: Lesion steps a record may lack (made before they were chosen with the
+#: point): the run keeps its own setting.
+OPTIONAL_LESION_STEPS = ('score_thr', )
 #: The highest threshold a record holds: just above a best score of 1
 #: (where even the best detection exceeds the rate: keep nothing).
 MAX_THRESHOLD = float(np.nextafter(1., 2.))

@@ -11,7 +11,8 @@ import torch
 
 from mmlesion.apis.whole_scan.calibrate import (
     LESION_STEP_GRID, DetectedScan, ScanTruth, calibrate_scans,
-    lesion_step_candidates, read_scan_truths, record_in_checkpoint)
+    lesion_step_candidates, read_scan_truths, record_in_checkpoint,
+    score_thr_candidates)
 from mmlesion.apis.whole_scan.settings import DetectionSettings
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.evaluation.functional.operating_points import (
@@ -38,16 +39,55 @@ def test_the_steps_chosen_make_one_finding_of_a_broken_lesion():
     scans = [_scan(found, [[9.5, 9.5, 1.5, 20.5, 20.5, 9.5]])]
     grid = dict(LESION_STEP_GRID, max_gap=(0, ), contain_thr=(None, ))
     calibration = calibrate_scans(scans, DetectionSettings(
-        show_progress=False), grid, fp_rates=(.5, 1.))
+        show_progress=False), grid, fp_rates=(.5, 1.), per_slice=(8., ))
     steps, result = calibration.lesion_steps, calibration.result
     assert result.sensitivities == [1., 1.]
     # one finding on the lesion, the stray dropped or left below it
     assert result.findings_per_lesion == [1., 1.]
     assert steps['join_gap'] == 2, steps
+    # 7 boxes on 12 slices: 8 a slice keeps every box
+    assert steps['score_thr'] == DetectionSettings.score_thr
     assert len(calibration.tried) == len(lesion_step_candidates(grid)) == 12
     points = calibration.operating_points('val.json, split val')
     assert points.fp_unit == 'scan' and points.lesion_steps == steps
     assert OperatingPoints.from_dict(points.to_dict()) == points
+
+
+def test_the_2d_score_step_stops_a_chain_through_the_scan():
+    # a detector that scores the lesion's region a little above its
+    # surroundings on every slice: the chain of all boxes spans the 20
+    # slices and misses the lesion (slices 4-7) by IoBB (4/20); keeping the
+    # best 0.2 boxes a slice leaves the lesion's own
+    found = {z: [[10, 10, 20, 20, (.6 if z == 4 else .7) if 4 <= z <= 7
+                  else .3]] for z in range(20)}
+    found.update({z: found[z] + [[30, 30, 36, 36, .2]] for z in (1, 9)})
+    scans = [_scan(found, [[9.5, 9.5, 3.5, 20.5, 20.5, 7.5]], depth=20)]
+    detection = DetectionSettings(show_progress=False)
+    # 22 boxes: 8 a slice keeps them all; the best 10 and 20 score >= .3
+    assert score_thr_candidates(scans, detection, (None, 8., .5, 1.)) == [
+        .05, .3]
+    assert score_thr_candidates(scans, detection, (.2, )) == [.6]
+    grid = {k: v[:1] for k, v in LESION_STEP_GRID.items()}
+    calibration = calibrate_scans(scans, detection, grid, fp_rates=(.5, ),
+                                  per_slice=(None, .2))
+    assert calibration.lesion_steps['score_thr'] == .6
+    assert calibration.result.sensitivities == [1.]
+    assert [s for _, s in calibration.tried] == [0., 1.]
+    # the validation never reaches .5 false findings a scan: every finding
+    # the steps make is kept, down to their 2D score (not only those of
+    # the validation's weakest finding's score, .7)
+    assert calibration.result.thresholds == [.6]
+
+
+def test_a_record_without_the_2d_score_step_still_loads():
+    record = OperatingPoints('scan', [4.], [.5], [.9], lesion_steps=dict(
+        max_gap=1, min_slices=2, contain_thr=None, join_gap=None,
+        merge_iou=.1)).to_dict()
+    assert 'score_thr' not in OperatingPoints.from_dict(
+        record).lesion_steps
+    with pytest.raises(ValueError, match='lesion_steps'):
+        OperatingPoints.from_dict(dict(record, lesion_steps=dict(
+            max_gap=1, min_slices=2)))
 
 
 def test_a_record_is_stored_whole_with_a_new_sidecar(tmp_path):

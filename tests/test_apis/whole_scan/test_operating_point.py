@@ -128,12 +128,11 @@ def test_a_per_scan_record_wins_with_its_lesion_steps(scan_and_checkpoints,
         SCAN_OPERATING_POINTS_KEY
     scan, _, validated, _, _ = scan_and_checkpoints
     steps = dict(max_gap=1, min_slices=2, contain_thr=.7, join_gap=2,
-                 merge_iou=.1)
+                 merge_iou=.1, score_thr=.01)
     stacked = run_volume_inference(CFG_PATH, validated, scan,
                                    run_settings=RunSettings(
                                        fp_rate=None,
                                        detection=DetectionSettings(
-                                           score_thr=.01,
                                            show_progress=False, **steps)))
     scores = sorted(f.score for f in stacked.findings)
     assert len(scores) >= 2
