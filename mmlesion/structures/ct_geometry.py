@@ -5,9 +5,23 @@ continuous voxel coordinates are its continuous index in numpy order
 ``(z, y, x)`` (voxel ``i`` centred at ``i``); ``direction`` is its 3x3
 direction matrix.
 """
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
+
+
+class ScanGrid(NamedTuple):
+    """The voxel grid of a scan: what :func:`world_to_voxel` and
+    :func:`voxel_to_world` take after the points.
+
+    Args:
+        spacing_zyx (Sequence[float]): voxel size (mm) along z, y, x.
+        origin_xyz (Sequence[float]): world position of voxel (0, 0, 0).
+        direction (Sequence[float]): 3x3 (or 9) direction cosines.
+    """
+    spacing_zyx: Sequence[float]
+    origin_xyz: Sequence[float]
+    direction: Sequence[float]
 
 
 def as_points(points: np.ndarray, name: str) -> np.ndarray:

@@ -35,6 +35,7 @@ from typing import List
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.package_data import package_json
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_fold_argument,
                                       add_scan_check_arguments,
@@ -47,11 +48,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config of the trained round')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument('--out', required=True, help='hard-region JSON')
-    parser.add_argument('--neg-score-thr', type=float, default=0.5,
+    shown = package_json(
+        'evaluation/functional/tool_defaults.json')['HardRegionSettings']
+    parser.add_argument('--neg-score-thr', type=float,
+                        default=shown['neg_score_thr'],
                         help='minimum score of a hard negative')
-    parser.add_argument('--pos-score-thr', type=float, default=0.5,
+    parser.add_argument('--pos-score-thr', type=float,
+                        default=shown['pos_score_thr'],
                         help='nodules scored below this are hard positives')
-    parser.add_argument('--max-negatives', type=int, default=20,
+    parser.add_argument('--max-negatives', type=int,
+                        default=shown['max_negatives'],
                         help='hard negatives kept per scan (highest scores)')
     parser.add_argument(
         '--device', default='cpu',
@@ -75,6 +81,10 @@ def output_paths(out: str) -> List[str]:
 
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
+    from dataclasses import asdict
+
+    from mmlesion.evaluation.functional.hard_regions import \
+        HardRegionSettings
     from mmlesion.methods.aggregated3d.hard_regions import find_hard_regions
     from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
     from mmlesion.utils import apply_cv_fold
@@ -92,14 +102,14 @@ def main(argv=None) -> List[dict]:
     set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and the like
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
+    settings = HardRegionSettings(args.neg_score_thr, args.pos_score_thr,
+                                  args.max_negatives)
     scans = [scan.to_dict() for scan in find_hard_regions(
         cfg, args.checkpoint, device=args.device, max_scans=args.max_scans,
-        neg_score_thr=args.neg_score_thr, pos_score_thr=args.pos_score_thr,
-        max_negatives=args.max_negatives)]
+        settings=settings)]
     dump_hard_regions(
         args.out, scans, overwrite=args.overwrite, config=args.config,
-        checkpoint=args.checkpoint, neg_score_thr=args.neg_score_thr,
-        pos_score_thr=args.pos_score_thr, max_negatives=args.max_negatives)
+        checkpoint=args.checkpoint, **asdict(settings))
     plot_hard_regions(scans, paths[1])
     print(f'hard regions of {len(scans)} scans -> {args.out}, '
           f'{paths[1]}')

@@ -15,7 +15,9 @@ from mmengine.registry import DefaultScope
 from mmdet.registry import DATASETS
 from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                            init_lesion_detector)
-from mmlesion.evaluation.functional.hard_regions import scan_hard_regions
+from mmlesion.evaluation.functional.hard_regions import (HardRegionSettings,
+                                                         scan_hard_regions)
+from mmlesion.structures.ct_geometry import ScanGrid
 from mmlesion.utils.reporting.progress import track_progress
 from mmlesion.utils.writing.field_record import FieldRecord
 
@@ -79,9 +81,7 @@ def find_hard_regions(cfg: Config,
                       checkpoint: Optional[str],
                       device: str = 'cpu',
                       max_scans: Optional[int] = None,
-                      neg_score_thr: float = 0.5,
-                      pos_score_thr: float = 0.5,
-                      max_negatives: Optional[int] = 20
+                      settings: HardRegionSettings = HardRegionSettings()
                       ) -> List[ScanHardRegions]:
     """Run a trained model over every training scan and list its hard
     regions.
@@ -95,9 +95,7 @@ def find_hard_regions(cfg: Config,
             e.g. for tests).
         device (str): device.
         max_scans (int, optional): stop after this many scans.
-        neg_score_thr (float): minimum score of a hard negative.
-        pos_score_thr (float): nodules scored below this are hard.
-        max_negatives (int, optional): hard negatives kept per scan.
+        settings (HardRegionSettings): what makes a region hard.
 
     Returns:
         list[ScanHardRegions]: one per scan (:meth:`ScanHardRegions.
@@ -132,9 +130,8 @@ def find_hard_regions(cfg: Config,
         regions = scan_hard_regions(
             sample.pred_instances.bboxes.cpu().numpy(),
             sample.pred_instances.scores.cpu().numpy(),
-            meta['spacing_zyx'], meta['origin_xyz'], direction,
-            info.get('instances', []), neg_score_thr, pos_score_thr,
-            max_negatives, where)
+            ScanGrid(meta['spacing_zyx'], meta['origin_xyz'], direction),
+            info.get('instances', []), settings, where)
         entries.append(ScanHardRegions(
             id=str(info['img_id']),
             series_uid=info.get('series_uid'),

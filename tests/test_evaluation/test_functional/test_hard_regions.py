@@ -3,11 +3,14 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from mmlesion.evaluation.functional.hard_regions import scan_hard_regions
+from mmlesion.evaluation.functional.hard_regions import (HardRegionSettings,
+                                                         scan_hard_regions)
+from mmlesion.structures.ct_geometry import ScanGrid
 
 SPACING = (2.0, 0.5, 0.5)  # z, y, x
 ORIGIN = (-100., 50., 200.)
 EYE = np.eye(3).ravel()
+GRID = ScanGrid(SPACING, ORIGIN, EYE)
 
 
 def _box(cx, cy, cz, r=2.0):
@@ -30,16 +33,15 @@ INSTANCES = [
 
 def _run(**kwargs):
     boxes = np.array([
-        _box(22, 20, 10),   # hits A (1 mm off), 0.9
-        _box(82, 80, 30),   # hits B (1 mm off), 0.3 -> B poorly scored
-        _box(50, 21, 20),   # on the excluded finding, 0.95: not hard
-        _box(20, 20, 12),   # 4 mm from A in z: outside A's sphere, 0.8
-        _box(120, 10, 5),   # plain false positive, 0.6
-        _box(5, 100, 35),   # false positive below the threshold, 0.4
+        _box(22, 20, 10),  # hits A (1 mm off), 0.9
+        _box(82, 80, 30),  # hits B (1 mm off), 0.3 -> B poorly scored
+        _box(50, 21, 20),  # on the excluded finding, 0.95: not hard
+        _box(20, 20, 12),  # 4 mm from A in z: outside A's sphere, 0.8
+        _box(120, 10, 5),  # plain false positive, 0.6
+        _box(5, 100, 35),  # false positive below the threshold, 0.4
     ])
     scores = np.array([0.9, 0.3, 0.95, 0.8, 0.6, 0.4])
-    return scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, INSTANCES,
-                             **kwargs)
+    return scan_hard_regions(boxes, scores, GRID, INSTANCES, **kwargs)
 
 
 def test_hand_worked_scan():
@@ -51,8 +53,9 @@ def test_hand_worked_scan():
     assert np.allclose(fp['center_world'], _world(20, 20, 12))
     assert np.allclose(fp['center_voxel_zyx'], [12, 20, 20])
     assert np.isclose(fp['diameter_mm'], (2 + 2 + 8) / 3)  # 4 voxels a side
-    assert np.allclose(regions[2]['center_world'], INSTANCES[1][
-        'center_world']) and regions[2]['diameter_mm'] == 4.
+    assert np.allclose(
+        regions[2]['center_world'],
+        INSTANCES[1]['center_world']) and regions[2]['diameter_mm'] == 4.
 
 
 def test_geometry_matches_simpleitk_with_a_direction():
@@ -62,33 +65,37 @@ def test_geometry_matches_simpleitk_with_a_direction():
     img.SetOrigin(ORIGIN)
     img.SetDirection(d.ravel().tolist())
     regions = scan_hard_regions(np.array([_box(30, 12, 7)]), np.array([0.7]),
-                                SPACING, ORIGIN, d.ravel(), [])
+                                ScanGrid(SPACING, ORIGIN, d.ravel()), [])
     assert len(regions) == 1
-    assert np.allclose(regions[0]['center_world'],
-                       img.TransformContinuousIndexToPhysicalPoint(
-                           (30., 12., 7.)))
+    assert np.allclose(
+        regions[0]['center_world'],
+        img.TransformContinuousIndexToPhysicalPoint((30., 12., 7.)))
     assert np.allclose(regions[0]['center_voxel_zyx'], [7, 12, 30])
 
 
 def test_thresholds_cap_and_missed_nodules():
     # a stricter negative threshold and a cap of one
-    regions = _run(neg_score_thr=0.7, max_negatives=1, pos_score_thr=0.2)
-    assert [(r['kind'], r['score']) for r in regions] == [
-        ('hard_negative', 0.8)]
+    regions = _run(settings=HardRegionSettings(
+        neg_score_thr=0.7, max_negatives=1, pos_score_thr=0.2))
+    assert [(r['kind'], r['score'])
+            for r in regions] == [('hard_negative', 0.8)]
     # nothing detected: every nodule is a missed hard positive, score 0
-    regions = scan_hard_regions(np.zeros((0, 6)), np.zeros(0), SPACING,
-                                ORIGIN, EYE, INSTANCES)
-    assert [(r['kind'], r['score']) for r in regions] == [
-        ('hard_positive', 0.), ('hard_positive', 0.)]
+    regions = scan_hard_regions(np.zeros((0, 6)), np.zeros(0), GRID, INSTANCES)
+    assert [(r['kind'], r['score'])
+            for r in regions] == [('hard_positive', 0.), ('hard_positive', 0.)]
 
 
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match='scan7: 1 boxes but 2 scores'):
-        scan_hard_regions(np.zeros((1, 6)), np.zeros(2), SPACING, ORIGIN,
-                          EYE, [], where='scan7')
+        scan_hard_regions(np.zeros((1, 6)),
+                          np.zeros(2),
+                          GRID, [],
+                          where='scan7')
     with pytest.raises(ValueError, match="scan7, instance 0: needs"):
-        scan_hard_regions(np.zeros((0, 6)), np.zeros(0), SPACING, ORIGIN,
-                          EYE, [dict(diameter_mm=3.)], where='scan7')
+        scan_hard_regions(np.zeros((0, 6)),
+                          np.zeros(0),
+                          GRID, [dict(diameter_mm=3.)],
+                          where='scan7')
 
 
 # ------------------------------------------------------------- boundaries
@@ -100,8 +107,7 @@ def test_bad_input_is_named():
 # instances without ``ignore_flag`` count; the region fields and types; the
 # exact messages (docs/mutation_testing.md).
 NODULE = dict(center_world=_world(20, 20, 10), diameter_mm=6.)
-EXCLUDED = dict(center_world=_world(50, 20, 20), diameter_mm=6.,
-                ignore_flag=1)
+EXCLUDED = dict(center_world=_world(50, 20, 20), diameter_mm=6., ignore_flag=1)
 
 
 def _far(k):
@@ -115,20 +121,23 @@ def _kinds(regions):
 def test_thresholds_are_inclusive_for_negatives_strict_for_positives():
     boxes = np.array([_box(20, 20, 10), _far(0), _far(1)])
     # the nodule scored exactly 0.5 is not hard; an FP at 0.5 is
-    regions = scan_hard_regions(boxes, np.array([.5, .5, .4999]), SPACING,
-                                ORIGIN, EYE, [NODULE])
+    regions = scan_hard_regions(boxes, np.array([.5, .5, .4999]), GRID,
+                                [NODULE])
     assert _kinds(regions) == [('hard_negative', .5)]
-    regions = scan_hard_regions(boxes, np.array([.4999, .5, .4999]),
-                                SPACING, ORIGIN, EYE, [NODULE])
-    assert _kinds(regions) == [('hard_negative', .5),
-                               ('hard_positive', .4999)]
-    regions = scan_hard_regions(boxes, np.array([.3, .3, .2]), SPACING,
-                                ORIGIN, EYE, [NODULE], neg_score_thr=.3,
-                                pos_score_thr=.3)
+    regions = scan_hard_regions(boxes, np.array([.4999, .5, .4999]), GRID,
+                                [NODULE])
+    assert _kinds(regions) == [('hard_negative', .5), ('hard_positive', .4999)]
+    regions = scan_hard_regions(boxes,
+                                np.array([.3, .3, .2]),
+                                GRID, [NODULE],
+                                settings=HardRegionSettings(neg_score_thr=.3,
+                                                            pos_score_thr=.3))
     assert _kinds(regions) == [('hard_negative', .3)]
-    regions = scan_hard_regions(boxes, np.array([.3, .3, .2]), SPACING,
-                                ORIGIN, EYE, [NODULE], neg_score_thr=.2,
-                                pos_score_thr=.31)
+    regions = scan_hard_regions(boxes,
+                                np.array([.3, .3, .2]),
+                                GRID, [NODULE],
+                                settings=HardRegionSettings(neg_score_thr=.2,
+                                                            pos_score_thr=.31))
     assert _kinds(regions) == [('hard_negative', .3), ('hard_negative', .2),
                                ('hard_positive', .3)]
 
@@ -136,28 +145,36 @@ def test_thresholds_are_inclusive_for_negatives_strict_for_positives():
 def test_cap_default_none_and_zero():
     boxes = np.array([_far(k) for k in range(25)])
     scores = np.linspace(.99, .6, 25)
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, [])
+    regions = scan_hard_regions(boxes, scores, GRID, [])
     assert len(regions) == 20
     assert [r['score'] for r in regions] == scores[:20].tolist()
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, [],
-                                max_negatives=None)
+    regions = scan_hard_regions(
+        boxes,
+        scores,
+        GRID, [],
+        settings=HardRegionSettings(max_negatives=None))
     assert len(regions) == 25
-    assert scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, [],
-                             max_negatives=0) == []
+    assert scan_hard_regions(
+        boxes, scores, GRID, [],
+        settings=HardRegionSettings(max_negatives=0)) == []
     # listed in increasing score: sorted by decreasing score
-    regions = scan_hard_regions(boxes[::-1], scores[::-1], SPACING, ORIGIN,
-                                EYE, [], max_negatives=3)
+    regions = scan_hard_regions(boxes[::-1],
+                                scores[::-1],
+                                GRID, [],
+                                settings=HardRegionSettings(max_negatives=3))
     assert [r['score'] for r in regions] == scores[:3].tolist()
-    assert regions[0]['center_world'] == pytest.approx(
-        _world(100, 10, 30))
+    assert regions[0]['center_world'] == pytest.approx(_world(100, 10, 30))
 
 
 def test_every_detection_is_matched_beyond_the_luna16_cap():
     # 120 false positives: all of them are marks (LUNA16 keeps 100)
     boxes = np.array([_far(k) for k in range(120)])
     scores = np.full(120, .9)
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, [],
-                                max_negatives=None)
+    regions = scan_hard_regions(
+        boxes,
+        scores,
+        GRID, [],
+        settings=HardRegionSettings(max_negatives=None))
     assert len(regions) == 120
     # equal scores keep the input order
     assert [r['center_world'] for r in regions[:3]] == [
@@ -166,48 +183,51 @@ def test_every_detection_is_matched_beyond_the_luna16_cap():
     # one detection, on a nodule, ranked last of many
     boxes = np.concatenate([boxes, [_box(20, 20, 10)]])
     scores = np.concatenate([scores, [.1]])
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE,
-                                [NODULE], max_negatives=0)
+    regions = scan_hard_regions(boxes,
+                                scores,
+                                GRID, [NODULE],
+                                settings=HardRegionSettings(max_negatives=0))
     assert _kinds(regions) == [('hard_positive', .1)]
-    regions = scan_hard_regions(boxes[-1:], scores[-1:], SPACING, ORIGIN,
-                                EYE, [NODULE], pos_score_thr=.1)
+    regions = scan_hard_regions(boxes[-1:],
+                                scores[-1:],
+                                GRID, [NODULE],
+                                settings=HardRegionSettings(pos_score_thr=.1))
     assert regions == []
 
 
 def test_excluded_findings_and_default_flag():
     boxes = np.array([_box(50, 20, 20), _far(0)])
     scores = np.array([.9, .8])
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE,
-                                [EXCLUDED])
+    regions = scan_hard_regions(boxes, scores, GRID, [EXCLUDED])
     assert _kinds(regions) == [('hard_negative', .8)]
     # the same finding without ignore_flag is a nodule: found, not hard
     found = dict(EXCLUDED)
     del found['ignore_flag']
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, [found])
+    regions = scan_hard_regions(boxes, scores, GRID, [found])
     assert _kinds(regions) == [('hard_negative', .8)]
-    regions = scan_hard_regions(boxes[1:], scores[1:], SPACING, ORIGIN, EYE,
-                                [found])
+    regions = scan_hard_regions(boxes[1:], scores[1:], GRID, [found])
     assert _kinds(regions) == [('hard_negative', .8), ('hard_positive', 0.)]
-    regions = scan_hard_regions(boxes[1:], scores[1:], SPACING, ORIGIN, EYE,
+    regions = scan_hard_regions(boxes[1:], scores[1:], GRID,
                                 [dict(found, ignore_flag=0)])
     assert _kinds(regions)[-1] == ('hard_positive', 0.)
-    assert scan_hard_regions(boxes[1:], scores[1:], SPACING, ORIGIN, EYE,
+    assert scan_hard_regions(boxes[1:], scores[1:], GRID,
                              [EXCLUDED]) == scan_hard_regions(
-                                 boxes[1:], scores[1:], SPACING, ORIGIN,
-                                 EYE, [])
+                                 boxes[1:], scores[1:], GRID, [])
 
 
 def test_region_fields():
-    regions = scan_hard_regions([_box(30, 12, 7, r=4.)], [.75], SPACING,
-                                ORIGIN, EYE, [NODULE])
+    regions = scan_hard_regions([_box(30, 12, 7, r=4.)], [.75], GRID, [NODULE])
     neg, pos = regions
-    assert neg == dict(kind='hard_negative', score=.75,
+    assert neg == dict(kind='hard_negative',
+                       score=.75,
                        center_world=_world(30, 12, 7),
                        center_voxel_zyx=[7., 12., 30.],
                        diameter_mm=(4. + 4. + 16.) / 3)
-    assert pos == dict(kind='hard_positive', score=0.,
+    assert pos == dict(kind='hard_positive',
+                       score=0.,
                        center_world=NODULE['center_world'],
-                       center_voxel_zyx=[10., 20., 20.], diameter_mm=6.)
+                       center_voxel_zyx=[10., 20., 20.],
+                       diameter_mm=6.)
     for r in regions:
         assert type(r['score']) is float and type(r['diameter_mm']) is float
         assert all(type(v) is float for v in r['center_world'])
@@ -216,31 +236,33 @@ def test_region_fields():
 
 def test_messages():
     with pytest.raises(ValueError) as err:
-        scan_hard_regions(np.zeros((2, 6)), np.zeros(3), SPACING, ORIGIN,
-                          EYE, [])
+        scan_hard_regions(np.zeros((2, 6)), np.zeros(3), GRID, [])
     assert str(err.value) == '<scan>: 2 boxes but 3 scores'
     with pytest.raises(ValueError) as err:
-        scan_hard_regions(np.zeros((0, 6)), np.zeros(0), SPACING, ORIGIN,
-                          EYE, [NODULE, dict(center_world=[1, 2])],
+        scan_hard_regions(np.zeros((0, 6)),
+                          np.zeros(0),
+                          GRID, [NODULE, dict(center_world=[1, 2])],
                           where='s1')
     assert str(err.value).startswith(
         "s1, instance 1: needs 'center_world' [x, y, z] and 'diameter_mm' (")
     for bad in (dict(center_world=[1, 2, 3]),
-                dict(center_world=[1, 2, 3], diameter_mm='big'),
-                dict(center_world=None, diameter_mm=1.)):
+                dict(center_world=[1, 2, 3],
+                     diameter_mm='big'), dict(center_world=None,
+                                              diameter_mm=1.)):
         with pytest.raises(ValueError, match='instance 0: needs'):
-            scan_hard_regions(np.zeros((0, 6)), np.zeros(0), SPACING,
-                              ORIGIN, EYE, [bad])
-    assert scan_hard_regions(np.zeros(0), [], SPACING, ORIGIN, EYE,
-                             []) == []
+            scan_hard_regions(np.zeros((0, 6)), np.zeros(0), GRID, [bad])
+    assert scan_hard_regions(np.zeros(0), [], GRID, []) == []
 
 
 def test_many_score_ties_keep_the_input_order():
     rng = np.random.default_rng(0)
     scores = rng.choice([.6, .7, .8], 64)
     boxes = np.array([_far(k) for k in range(64)])
-    regions = scan_hard_regions(boxes, scores, SPACING, ORIGIN, EYE, [],
-                                max_negatives=None)
+    regions = scan_hard_regions(
+        boxes,
+        scores,
+        GRID, [],
+        settings=HardRegionSettings(max_negatives=None))
     order = np.argsort(-scores, kind='stable')
     assert [r['score'] for r in regions] == scores[order].tolist()
     assert [r['center_world'] for r in regions] == [
@@ -251,15 +273,15 @@ def test_many_score_ties_keep_the_input_order():
 
 def test_score_column_and_text_coordinates():
     boxes = np.array([_box(20, 20, 10), _far(0), _far(1)])
-    regions = scan_hard_regions(boxes, np.array([[.9], [.8], [.3]]),
-                                SPACING, ORIGIN, EYE, [NODULE])
+    regions = scan_hard_regions(boxes, np.array([[.9], [.8], [.3]]), GRID,
+                                [NODULE])
     assert _kinds(regions) == [('hard_negative', .8)]
     # coordinates read as text (a CSV row) are numbers
     text = dict(center_world=[str(v) for v in NODULE['center_world']],
                 diameter_mm='6')
-    regions = scan_hard_regions(boxes[1:], [.8, .3], SPACING, ORIGIN, EYE,
-                                [text])
-    assert regions[-1] == dict(kind='hard_positive', score=0.,
+    regions = scan_hard_regions(boxes[1:], [.8, .3], GRID, [text])
+    assert regions[-1] == dict(kind='hard_positive',
+                               score=0.,
                                center_world=NODULE['center_world'],
                                center_voxel_zyx=[10., 20., 20.],
                                diameter_mm=6.)
@@ -268,6 +290,5 @@ def test_score_column_and_text_coordinates():
 def test_scores_as_text():
     # a prediction file read back as text: the same regions
     boxes = np.array([_box(20, 20, 10), _far(0), _far(1)])
-    regions = scan_hard_regions(boxes, ['0.9', '0.8', '0.3'], SPACING,
-                                ORIGIN, EYE, [NODULE])
+    regions = scan_hard_regions(boxes, ['0.9', '0.8', '0.3'], GRID, [NODULE])
     assert _kinds(regions) == [('hard_negative', .8)]
