@@ -29,7 +29,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import package_json, tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_trust_checkpoint_argument)
 
@@ -49,6 +49,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True,
                         help='scan_lesions.json and scan_froc.png go here')
     parser.add_argument('--device', default='cpu', help='torch device')
+    parser.add_argument(
+        '--backend', default='torch',
+        choices=package_json('apis/whole_scan/tool_defaults.json')['BACKENDS'],
+        help='what runs the detector on a CPU, as tools/infer_volume.py '
+        '(e.g. openvino-bf16: its findings judged against the known truth)')
     parser.add_argument('--pixel-spacing', type=float,
                         help='as tools/infer_volume.py')
     parser.add_argument('--allow-outside-data', action='store_true',
@@ -89,7 +94,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         truths = read_scan_truths(args.ann_file, args.split,
                                   args.allow_outside_data or None)
         run = RunSettings(pixel_spacing=args.pixel_spacing,
-                          device=args.device, cfg_name=args.config)
+                          device=args.device, cfg_name=args.config,
+                          backend=args.backend)
         run_config = volume_run_config(cfg, run, args.checkpoint)
         loaded = load_volume_run(run_config.cfg, args.config,
                                  args.checkpoint, run,

@@ -19,7 +19,9 @@ the machine's load hits all. Every side runs at torch's threads (the
 backends' intra-op threads are set to them). Printed per side: seconds per
 scan and per slice (median, min-max), and the detector's share (its loop
 over the slices, ``detect_slices``: test pipeline, network, RPN decoding
-and NMS, RoI head); then the convolutions alone in each. The last lines,
+and NMS, RoI head) and the process's CPU seconds per scan (every thread's;
+steadier than the wall time on a loaded machine); then the convolutions
+alone in each. The last lines,
 one per backend (``--backends``' order), are the ratio of the medians per
 scan and whether every run found what the first torch run found (the same
 kept 2D boxes, each within 0.5 px and its score within 1e-3:
@@ -166,7 +168,7 @@ def _run(args, scan: str) -> dict:
         if backend != 'torch':
             attach_backend(model, parts[backend].features,
                            parts[backend].box_head)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         volume = load_ct_volume(scan)
         result = infer_volume(model, volume, settings, detection,
                               measure=False, stack=False)
@@ -174,7 +176,7 @@ def _run(args, scan: str) -> dict:
         stack_result(result, volume)
         measure_result(result, volume)
         return (time.perf_counter() - start, result.detect_seconds, boxes,
-                result)
+                result, time.process_time() - cpu)
 
     sides = ('torch', ) + tuple(args.backends)
     for _ in range(args.warmup):
@@ -207,12 +209,14 @@ def _run(args, scan: str) -> dict:
     for side in sides:
         total = [r[0] for r in runs[side]]
         detect = [r[1] for r in runs[side]]
+        cpu = [r[4] for r in runs[side]]
         share = statistics.median(d / t for d, t in zip(detect, total))
         print(f'{side:>13s}: {_spread(total)} per scan, '
               f'{_spread([t / slices for t in total])} per slice; the '
               f'detector {_spread([d / slices for d in detect])} per slice, '
-              f'{100 * share:.0f} % of the scan')
-        out[side] = dict(seconds=total, detect_seconds=detect, share=share)
+              f'{100 * share:.0f} % of the scan; CPU {_spread(cpu)} per scan')
+        out[side] = dict(seconds=total, detect_seconds=detect, share=share,
+                         cpu_seconds=cpu)
     detach_backend(model)  # the torch side of the part is torch's
     convs = _time_convolutions(model, parts, args, last, statistics.median(
         r[1] for r in runs['torch']) / slices)
@@ -234,11 +238,14 @@ def _run(args, scan: str) -> dict:
                  / statistics.median(r[0] for r in runs[backend]))
         detector = (statistics.median(r[1] for r in runs['torch'])
                     / statistics.median(r[1] for r in runs[backend]))
+        cpu = (statistics.median(r[4] for r in runs['torch'])
+               / statistics.median(r[4] for r in runs[backend]))
         out[backend].update(ratio=ratio, detector_ratio=detector, same=same,
-                            worst=worst.__dict__)
+                            worst=worst.__dict__, cpu_ratio=cpu)
         print(f'{backend} against the first torch run: {worst.unmatched} '
               f'boxes unmatched, boxes within {worst.box_px:.2g} px, scores '
-              f'within {worst.score:.2g}')
+              f'within {worst.score:.2g}; CPU seconds per scan {cpu:.2f}x '
+              'fewer')
         precision = parts[backend].features.session.precision
         lines.append(f'{ratio:.2f}x eager per scan with {backend} (the '
                      f'detector alone {detector:.2f}x; {threads} threads, '
