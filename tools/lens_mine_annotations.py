@@ -23,6 +23,7 @@ import sys
 import time
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.package_data import package_json
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_trust_checkpoint_argument)
 
@@ -43,6 +44,8 @@ def _delta(text: str):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = tool_parser(__doc__)
+    shown = package_json('methods/lens/mining/tool_defaults.json')
+    mining = shown['MiningSettings']
     p.add_argument('config', help='LENS config the model was trained with')
     p.add_argument('checkpoint', help='trained LENS checkpoint')
     p.add_argument('--out', required=True, help='mined annotation JSON')
@@ -53,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--single-type-experts', type=int, nargs='*',
                    help='experts for cross-dataset mining (default: all '
                    'others)')
-    p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
+    p.add_argument('--iou-thr', type=float, default=mining['iou_thr'],
+                   help='theta')
     p.add_argument(
         '--dist-thr', type=_delta, default='calibrate',
         help='delta of the intra-patient matching (unused when '
@@ -63,26 +67,29 @@ def parse_args(argv=None) -> argparse.Namespace:
         'split are at least --min-match-precision the same lesion (by '
         "location and size). The paper's 0.15 was set for LesaNet's "
         "embedding; this tool embeds with LENS's own RoI features")
-    p.add_argument('--min-match-precision', type=float, default=0.9,
+    p.add_argument('--min-match-precision', type=float,
+                   default=shown['calibrate_delta']['min_precision'],
                    help="pair precision of the calibrated delta (default "
                    "%(default)s: the paper's 90 %% of matched lesions true)")
     p.add_argument(
-        '--matcher', choices=['appearance', 'location', 'combined'],
-        default='appearance',
+        '--matcher', choices=shown['MATCHERS'], default=mining['matcher'],
         help='what intra-patient matching compares: the RoI embedding '
         '(appearance), the normalised lesion location, or embedding, location '
         'and size together (mmlesion.methods.lens.mining.Matcher). '
         "'calibrate' calibrates the embedding only: give the others a "
         'number with --dist-thr (their same-lesion pairs on real data would '
         'be defined by the location proxy they compare)')
-    p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
-    p.add_argument('--match-score-thr', type=float, default=0.,
+    p.add_argument('--score-thr', type=float, default=mining['score_thr'],
+                   help='sigma')
+    p.add_argument('--match-score-thr', type=float,
+                   default=mining['match_score_thr'],
                    help='minimum tracklet score of an intra-patient match. '
                    'The paper names none: 0 takes every tracklet, its rule '
                    'as written. 0.5 was chosen on the synthetic demo data '
                    '(projects/lens/RESULTS.md), never on real data: try it '
                    'as an option, not as a real-data default')
-    p.add_argument('--proposal-score-thr', type=float, default=0.05,
+    p.add_argument('--proposal-score-thr', type=float,
+                   default=mining['proposal_score_thr'],
                    help='proposals below it are not linked into tracklets')
     p.add_argument('--max-offset', type=int, default=None,
                    help='only slices within this many slices of a key slice')
@@ -95,7 +102,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'replaced: naming any other file is refused')
     p.add_argument(
         '--strategies', nargs='+',
-        default=['propagation', 'intra_patient', 'cross_dataset'],
+        default=mining['strategies'],
         help='mining strategies to run, in this order')
     p.add_argument('--demo-meta', default=None,
                    help="a demo set's demo_meta.json: report precision and "
@@ -109,7 +116,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlesion.methods.lens.experts import load_lens_and_train_set
-    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.datasets.lens.mined_file import write_mined_file
     from mmlesion.methods.lens.mining.proposals import (
@@ -178,10 +185,10 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    counts = mine_series(
-        series, args.iou_thr, args.dist_thr, args.score_thr,
-        args.proposal_score_thr, args.match_score_thr, args.strategies,
-        args.matcher)
+    counts = mine_series(series, MiningSettings(
+        args.iou_thr, args.dist_thr, args.score_thr,
+        args.proposal_score_thr, args.match_score_thr,
+        tuple(args.strategies), args.matcher)).to_dict()
     entries = series_to_entries(series)
     meta = dict(
         config=osp.abspath(args.config),

@@ -99,7 +99,7 @@ def mine_demo(model, cfg: Config, partial: str, s: Any,
         ``demo_evaluation`` (:func:`~mmlesion.methods.lens.mining.demo_eval.
         evaluate_mining`).
     """
-    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.datasets.lens.mined_file import write_mined_file
     from mmlesion.methods.lens.mining.proposals import series_to_entries
@@ -109,10 +109,10 @@ def mine_demo(model, cfg: Config, partial: str, s: Any,
     else:
         delta = dict(delta=float(s.dist_thr), source='given')
     series = demo_mining_series(model, cfg, s.mining_max_offset)
-    counts = mine_series(series, dist_thr=delta['delta'],
-                         proposal_score_thr=PROPOSAL_SCORE_THR,
-                         match_score_thr=s.match_score_thr,
-                         strategies=strategies)
+    counts = mine_series(series, MiningSettings(
+        dist_thr=delta['delta'], proposal_score_thr=PROPOSAL_SCORE_THR,
+        match_score_thr=s.match_score_thr,
+        strategies=tuple(strategies))).to_dict()
     entries = series_to_entries(series)
     write_mined_file(mined_path, entries,
                      dict(dataset_index=0, single_type_experts=[1],

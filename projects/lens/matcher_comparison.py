@@ -83,7 +83,7 @@ def calibrated_delta(matcher: Matcher, annotations: List[tuple]) -> dict:
 
 def compare(series: Sequence, meta_path: str) -> dict:
     """Every matcher on one set's collected proposals."""
-    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                            load_demo_lesions,
                                            score_matched_lesions)
@@ -95,12 +95,12 @@ def compare(series: Sequence, meta_path: str) -> dict:
         run = copy.deepcopy(series)
         matcher = Matcher(kind).fit_scale(run)
         cal = calibrated_delta(matcher, annotations)
-        counts = mine_series(run, dist_thr=cal['delta'],
-                             proposal_score_thr=0.05, matcher=kind)
+        counts = mine_series(run, MiningSettings(
+            dist_thr=cal['delta'], proposal_score_thr=0.05, matcher=kind))
         lesions = score_matched_lesions(run, truth)
         out[kind] = dict(
             delta=cal['delta'], calibration=cal, scale=matcher.scale,
-            tracklets=counts['tracklets'],
+            tracklets=counts.tracklets,
             matched=lesions.matched, true=lesions.true,
             precision=lesions.precision,
             followup_missing=lesions.followup_missing,

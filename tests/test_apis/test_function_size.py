@@ -61,7 +61,6 @@ PENDING = frozenset({
     'evaluation/functional/luna16/bootstrap.py:bootstrap_froc',
     'evaluation/functional/luna16/matching.py:match_luna16',
     'methods/lens/fpr_proposals.py:make_fpr_proposals',
-    'methods/lens/mining/strategies.py:mine_series',
     'protocols/luna16_cv.py:run_fold',
     'testing/volume_files.py:write_dicom_series',
     'visualization/froc_curves.py:label_froc_axes',

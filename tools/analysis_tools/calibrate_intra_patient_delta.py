@@ -105,7 +105,7 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
     from mmlesion.methods.lens.mining.calibration import key_slice_dataset
     import copy
 
-    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.methods.lens.mining.proposals import (
         collect_series_proposals, series_to_entries)
@@ -121,7 +121,8 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
     out = {}
     for name, delta in deltas.items():
         run = copy.deepcopy(series)
-        counts = mine_series(run, dist_thr=delta, proposal_score_thr=0.05)
+        counts = mine_series(run, MiningSettings(
+            dist_thr=delta, proposal_score_thr=0.05)).to_dict()
         per = evaluate_mining(series_to_entries(run), meta)['by_source']
         out[name] = dict(delta=delta,
                          counts={

@@ -127,14 +127,14 @@ def analyse_seed(inputs: dict, series: list, deltas: Sequence[float],
                  bins: Sequence[float]) -> dict:
     """Mine as the study did and break the result down."""
     from projects.lens.lens_demo_mining import PROPOSAL_SCORE_THR
-    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import load_demo_lesions
     from projects.lens.mining_breakdown import mining_breakdown
     delta = float(inputs['mining']['delta']['delta'])
-    counts = mine_series(series, dist_thr=delta,
-                         proposal_score_thr=PROPOSAL_SCORE_THR,
-                         match_score_thr=float(inputs['mining'].get(
-                             'match_score_thr', 0.)))
+    counts = mine_series(series, MiningSettings(
+        dist_thr=delta, proposal_score_thr=PROPOSAL_SCORE_THR,
+        match_score_thr=float(inputs['mining'].get('match_score_thr',
+                                                   0.)))).to_dict()
     stored = inputs['mining'].get('counts', {})
     out = mining_breakdown(series, load_demo_lesions(inputs['meta']), delta,
                            deltas, min_scores, bins)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mmlesion.methods.lens.mining import mine_series
+from mmlesion.methods.lens.mining import MiningSettings, mine_series
 from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                                     load_demo_lesions)
 from mmlesion.methods.lens.mining.proposals import series_to_entries
@@ -20,7 +20,7 @@ def case(tmp_path):
     meta = tmp_path / 'demo_meta.json'
     meta.write_text(json.dumps(mining_case_meta()))
     series = mining_case_series()
-    counts = mine_series(series, dist_thr=CASE_DELTA)
+    counts = mine_series(series, MiningSettings(dist_thr=CASE_DELTA))
     return series, counts, str(meta)
 
 
@@ -30,7 +30,7 @@ def test_records_carry_the_provenance(case):
     by = {k: [r for r in recs if r['strategy'] == k]
           for k in ('propagation', 'intra_patient', 'cross_dataset')}
     assert {k: len(v) for k, v in by.items()} == {
-        k: counts[k] for k in by}
+        k: getattr(counts, k) for k in by}
     assert sorted((r['slice'], r['key_distance'])
                   for r in by['propagation']) == [(3, 2), (4, 1), (6, 1),
                                                   (7, 2)]
@@ -98,7 +98,7 @@ def test_delta_sweep_matches_rerunning_the_strategies(case):
     # each delta (no minimum score) is what mine_series gives with it
     for delta in (0.1, 0.3, 0.6):
         rerun = mining_case_series()
-        mine_series(rerun, dist_thr=delta)
+        mine_series(rerun, MiningSettings(dist_thr=delta))
         again = mining_breakdown(rerun, truth, delta, deltas=())
         assert again['mined'] == {k: v for k, v in sweep[(delta, 0.)].items()
                                   if k in again['mined']}
@@ -106,7 +106,7 @@ def test_delta_sweep_matches_rerunning_the_strategies(case):
 
 def test_no_proposals_gives_undefined_precision(tmp_path):
     series = mining_case_series()
-    mine_series(series, strategies=())
+    mine_series(series, MiningSettings(strategies=()))
     out = mining_breakdown(series, {}, deltas=(0.2, ))
     assert out['series'] == 0 and out['mined']['precision'] is None
     assert out['per_strategy']['propagation']['boxes'] == 0

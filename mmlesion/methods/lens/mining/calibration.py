@@ -15,6 +15,13 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmlesion.utils.tool_defaults import tool_defaults
+
+#: The pair precision a calibrated delta keeps (the paper's 90 %; what
+#: ``tools/lens_mine_annotations.py --min-match-precision`` shows).
+MIN_MATCH_PRECISION = tool_defaults(__file__)['calibrate_delta'][
+    'min_precision']
+
 
 def pair_distances(embeddings: np.ndarray, series: Sequence[str],
                    patients: Sequence[str],
@@ -55,7 +62,7 @@ def pair_distances(embeddings: np.ndarray, series: Sequence[str],
 
 def choose_delta(same: np.ndarray,
                  diff: np.ndarray,
-                 min_precision: float = 0.9) -> dict:
+                 min_precision: float = MIN_MATCH_PRECISION) -> dict:
     """The largest delta whose pairs below it are at least
     ``min_precision`` same-lesion pairs (the paper found 90 % of its
     matches true); else the one maximising Youden's J, with
@@ -295,7 +302,8 @@ MIN_CALIBRATION_PAIRS = 20
 
 
 def calibrate_delta_on_training_split(model, cfg, root: str, ann_file: str,
-                                      min_precision: float = 0.9,
+                                      min_precision: float = (
+                                          MIN_MATCH_PRECISION),
                                       min_pairs: int = MIN_CALIBRATION_PAIRS
                                       ) -> dict:
     """delta for LENS's intra-patient matching (:func:`choose_delta`),

@@ -17,6 +17,8 @@ import numpy as np
 from mmlesion.evaluation.functional.box_stacking import (StackSettings,
                                                          stack_slice_boxes)
 from mmlesion.structures.box_iou_2d import box_iou
+from mmlesion.utils.tool_defaults import tool_defaults
+from mmlesion.utils.writing.field_record import FieldRecord
 
 
 def summarise(values: np.ndarray) -> Optional[dict]:
@@ -169,7 +171,7 @@ def propagate_annotations(tracklets: Sequence[Tracklet],
 
 
 #: What intra-patient matching compares (:class:`Matcher`).
-MATCHERS = ('appearance', 'location', 'combined')
+MATCHERS = tuple(tool_defaults(__file__)['MATCHERS'])
 
 
 def box_sites(boxes: np.ndarray, body_box: Sequence[float], z_norm: float,
@@ -406,20 +408,17 @@ def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
     return {k: summarise(v) or dict(n=0) for k, v in dists.items()}
 
 
-def mine_series(series: Sequence[SeriesMining],
-                iou_thr: float = 0.5,
-                dist_thr: float = 0.15,
-                score_thr: float = 0.5,
-                proposal_score_thr: float = 0.,
-                match_score_thr: float = 0.,
-                strategies: Sequence[str] = ('propagation', 'intra_patient',
-                                             'cross_dataset'),
-                matcher: str = 'appearance') -> dict:
-    """Run the three strategies in the paper's order; fills ``mined``
-    (slice -> [(box, strategy)]) and ``uncertain`` of every series.
+#: The defaults of :class:`MiningSettings` (``tool_defaults.json``: what
+#: ``tools/lens_mine_annotations.py --help`` shows).
+_SHOWN = tool_defaults(__file__)['MiningSettings']
+
+
+@dataclass(frozen=True)
+class MiningSettings:
+    """How :func:`mine_series` mines (the options of
+    ``tools/lens_mine_annotations.py``).
 
     Args:
-        series (Sequence[SeriesMining]): inputs.
         iou_thr (float): theta (tracklets and key-slice IoU).
         dist_thr (float): delta (embedding distance).
         score_thr (float): sigma (single-type expert score).
@@ -430,39 +429,79 @@ def mine_series(series: Sequence[SeriesMining],
         strategies (Sequence[str]): which strategies to run.
         matcher (str): what intra-patient matching compares
             (:class:`Matcher`).
+    """
+    iou_thr: float = _SHOWN['iou_thr']
+    dist_thr: float = _SHOWN['dist_thr']
+    score_thr: float = _SHOWN['score_thr']
+    proposal_score_thr: float = _SHOWN['proposal_score_thr']
+    match_score_thr: float = _SHOWN['match_score_thr']
+    strategies: Sequence[str] = tuple(_SHOWN['strategies'])
+    matcher: str = _SHOWN['matcher']
+
+
+@dataclass
+class MiningCounts(FieldRecord):
+    """What :func:`mine_series` found (a mined file's ``counts``).
+
+    Args:
+        tracklets (int): tracklets built over all series.
+        propagation, intra_patient (int): boxes mined by each strategy.
+        cross_dataset (int): uncertain boxes of the single-type experts.
+        mined_lesions_intra_patient (int): tracklets matched by the
+            intra-patient strategy.
+        embedding_distances (dict): :func:`embedding_distance_summary`.
+    """
+    tracklets: int = 0
+    propagation: int = 0
+    intra_patient: int = 0
+    cross_dataset: int = 0
+    mined_lesions_intra_patient: int = 0
+    embedding_distances: dict = field(default_factory=dict)
+
+
+def mine_series(series: Sequence[SeriesMining],
+                settings: MiningSettings = MiningSettings()
+                ) -> MiningCounts:
+    """Run the three strategies in the paper's order; fills ``mined``
+    (slice -> [(box, strategy)]) and ``uncertain`` of every series.
+
+    Args:
+        series (Sequence[SeriesMining]): inputs.
+        settings (MiningSettings): the thresholds, strategies and matcher.
 
     Returns:
-        dict: counts: tracklets, mined boxes per strategy, uncertain boxes.
+        MiningCounts: tracklets, mined boxes per strategy, uncertain boxes.
     """
-    Matcher(matcher)  # refuses an unknown one before any work
+    st = settings
+    strategies = st.strategies
+    Matcher(st.matcher)  # refuses an unknown one before any work
     unknown = set(strategies) - {'propagation', 'intra_patient',
                                  'cross_dataset'}
     if unknown:
         raise ValueError(f'unknown mining strategies {sorted(unknown)}')
-    counts = dict(tracklets=0, propagation=0, intra_patient=0,
-                  cross_dataset=0, mined_lesions_intra_patient=0)
+    counts = MiningCounts()
     for s in series:
-        s.tracklets = build_tracklets(s.proposals, iou_thr,
-                                      proposal_score_thr)
-        counts['tracklets'] += len(s.tracklets)
+        s.tracklets = build_tracklets(s.proposals, st.iou_thr,
+                                      st.proposal_score_thr)
+        counts.tracklets += len(s.tracklets)
         s.mined, s.uncertain = {}, {}
         if 'propagation' in strategies:
             for z, boxes in propagate_annotations(s.tracklets, s.annotations,
-                                                  iou_thr).items():
+                                                  st.iou_thr).items():
                 s.mined.setdefault(z, []).extend(
                     (b, 'propagation') for b in boxes)
-                counts['propagation'] += len(boxes)
-    counts['embedding_distances'] = embedding_distance_summary(series)
+                counts.propagation += len(boxes)
+    counts.embedding_distances = embedding_distance_summary(series)
     if 'intra_patient' in strategies:
         matched = match_intra_patient(
-            series, dist_thr, match_score_thr,
-            Matcher(matcher).fit_scale(series))
+            series, st.dist_thr, st.match_score_thr,
+            Matcher(st.matcher).fit_scale(series))
         for s in series:
             for z, boxes in matched.get(s.series, {}).items():
                 s.mined.setdefault(z, []).extend(
                     (b, 'intra_patient') for b in boxes)
-                counts['intra_patient'] += len(boxes)
-            counts['mined_lesions_intra_patient'] += sum(
+                counts.intra_patient += len(boxes)
+            counts.mined_lesions_intra_patient += sum(
                 t.matched_by == 'intra_patient' for t in s.tracklets)
     if 'cross_dataset' in strategies:
         for s in series:
@@ -473,7 +512,7 @@ def mine_series(series: Sequence[SeriesMining],
                 parts += [b[None] for b, _ in s.mined.get(z, [])]
                 known[z] = np.concatenate(parts)
             s.uncertain = mine_uncertain(s.single_type_proposals, known,
-                                         score_thr)
-            counts['cross_dataset'] += sum(
+                                         st.score_thr)
+            counts.cross_dataset += sum(
                 len(v) for v in s.uncertain.values())
     return counts

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mmlesion.methods.lens.mining import (Matcher, SeriesMining,
-                                          SliceProposals, box_sites,
-                                          build_tracklets,
+from mmlesion.methods.lens.mining import (Matcher, MiningSettings,
+                                          SeriesMining, SliceProposals,
+                                          box_sites, build_tracklets,
                                           match_intra_patient, mine_series,
                                           mine_uncertain,
                                           propagate_annotations)
@@ -113,10 +113,11 @@ def test_intra_patient_matching_minimum_tracklet_score():
     s2.tracklets, s2.proposals = [], _merge(
         _track(2, 4, [40, 40, 60, 60], score=0.3, emb=near))
     s2.annotation_embeddings = None
-    assert mine_series([s1, s2], strategies=('intra_patient', ),
-                       match_score_thr=0.5)['intra_patient'] == 0
-    assert mine_series([s1, s2], strategies=('intra_patient', ),
-                       )['intra_patient'] == 3
+    assert mine_series([s1, s2], MiningSettings(
+        strategies=('intra_patient', ),
+        match_score_thr=0.5)).intra_patient == 0
+    assert mine_series([s1, s2], MiningSettings(
+        strategies=('intra_patient', ))).intra_patient == 3
 
 
 def test_intra_patient_matching_excludes_same_series_pairs():
@@ -161,16 +162,16 @@ def test_mine_series_runs_the_three_strategies_in_order():
         ],
         annotation_embeddings=emb[None])
     counts = mine_series([s])
-    assert counts['propagation'] == 2 and counts['intra_patient'] == 0
+    assert counts.propagation == 2 and counts.intra_patient == 0
     # one series: no other series of the patient to measure against
-    dist = counts['embedding_distances']
+    dist = counts.embedding_distances
     assert dist['same_lesion']['n'] == 0 and dist['others']['n'] == 0
     assert sorted(s.mined) == [4, 6]
     # the box on slice 4 is now a mined annotation: not uncertain
     assert len(s.uncertain[4]) == 1
     np.testing.assert_allclose(s.uncertain[4][0][0], [70, 70, 90, 90])
     with pytest.raises(ValueError, match='unknown'):
-        mine_series([s], strategies=('magic', ))
+        mine_series([s], MiningSettings(strategies=('magic', )))
 
 
 def test_box_sites_are_body_relative_location_and_log_size():
