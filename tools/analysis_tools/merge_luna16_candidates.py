@@ -29,17 +29,21 @@ import tempfile
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.package_data import package_json
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
+    shown = package_json('evaluation/functional/tool_defaults.json')
+    defaults = shown['merge_candidates']
     parser.add_argument('candidates_a', help="model A's candidates CSV")
     parser.add_argument('candidates_b', help="model B's candidates CSV")
     parser.add_argument('--out', required=True, help='merged candidates CSV')
     parser.add_argument(
-        '--mode', choices=('intersection', 'union'), default='intersection',
+        '--mode', choices=shown['MERGE_MODES'], default=defaults['mode'],
         help='keep candidates found by both models, or by either')
-    parser.add_argument('--max-distance', type=float, default=5.0,
+    parser.add_argument('--max-distance', type=float,
+                        default=defaults['max_distance_mm'],
                         help='centres closer than this (mm) overlap')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --out')

@@ -35,6 +35,7 @@ from typing import Dict, List
 import numpy as np
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.package_data import package_json
 
 SPLITS = {1: 'train', 2: 'val', 3: 'test'}
 #: Largest DL_info input read (MB) unless ``--max-input-mb`` says otherwise.
@@ -85,24 +86,25 @@ def _chunk_entry(image_root: str, series: str, first: int, last: int,
 
 
 def convert(dl_info: List[str], image_root: str, out_dir: str,
-            small_mm: float = 10.0, drop_large_mm: float = 48.0,
-            overwrite: bool = False, drop_noisy: bool = True,
+            settings=None, overwrite: bool = False,
             max_input_mb: float = MAX_INPUT_MB) -> Dict[str, int]:
-    """Run the conversion; returns lesion counts per split (ignored
+    """Run the conversion with ``settings`` (an ``As3DSettings``; None:
+    its defaults); returns lesion counts per split (ignored
     ``Possibly_noisy`` boxes not counted)."""
     import SimpleITK as sitk
     from mmengine.utils import track_iter_progress
 
     from mmlesion.apps.own_data.common import mark_replica_outputs
-    from mmlesion.datasets.deeplesion.as_3d import deeplesion_to_3d
+    from mmlesion.datasets.deeplesion.as_3d import (As3DSettings,
+                                                    deeplesion_to_3d)
     from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     from mmlesion.datasets.volumes.annotation_file import (
         volume_entry, write_annotation_file)
     from mmlesion.utils.writing.atomic import atomic_save_with
     check_input_sizes(dl_info, max_input_mb)
     records = [r for path in dl_info for r in parse_dl_info(path)]
-    chunks = deeplesion_to_3d(records, small_mm, drop_large_mm,
-                              drop_noisy=drop_noisy)
+    settings = settings or As3DSettings()
+    chunks = deeplesion_to_3d(records, settings)
     spacing = {}
     split_of = {}
     for rec in records:
@@ -133,8 +135,9 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     for split, path in outputs.items():
         write_annotation_file(path, 'deeplesion3d', ['lesion'],
                               entries[split], overwrite=overwrite,
-                              small_mm=small_mm, drop_large_mm=drop_large_mm,
-                              drop_noisy=drop_noisy)
+                              small_mm=settings.small_mm,
+                              drop_large_mm=settings.drop_large_mm,
+                              drop_noisy=settings.drop_noisy)
     # chunks of a release replica are synthetic too: out_dir says so
     mark_replica_outputs([*dl_info, image_root], folders=[out_dir],
                          made_by='tools/dataset_converters/'
@@ -144,14 +147,16 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
 
 def main(argv=None) -> Dict[str, int]:
     parser = tool_parser(__doc__)
+    shown = package_json('datasets/deeplesion/tool_defaults.json')[
+        'As3DSettings']
     parser.add_argument('dl_info', nargs='+', help='DL_info.csv file(s) '
                         'followed by the Images_png folder and out dir')
     parser.add_argument(
-        '--small-mm', type=float, default=10.0,
+        '--small-mm', type=float, default=shown['small_mm'],
         help='lesions with a diameter under this (mm) are small ones for the '
         'sub-volume rule')
     parser.add_argument(
-        '--drop-large-mm', type=float, default=48.0,
+        '--drop-large-mm', type=float, default=shown['drop_large_mm'],
         help='training lesions with a diameter of at least this (mm) are '
         'dropped')
     parser.add_argument(
@@ -167,8 +172,10 @@ def main(argv=None) -> Dict[str, int]:
     if len(args.dl_info) < 3:
         parser.error('give DL_info.csv file(s), Images_png and an out dir')
     *csvs, images, out = args.dl_info
-    counts = convert(csvs, images, out, args.small_mm, args.drop_large_mm,
-                     args.overwrite, drop_noisy=not args.keep_noisy,
+    from mmlesion.datasets.deeplesion.as_3d import As3DSettings
+    settings = As3DSettings(args.small_mm, args.drop_large_mm,
+                            drop_noisy=not args.keep_noisy)
+    counts = convert(csvs, images, out, settings, args.overwrite,
                      max_input_mb=args.max_input_mb)
     print(f'lesions per split: {counts} -> {out}')
     return counts

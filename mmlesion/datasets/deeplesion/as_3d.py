@@ -35,6 +35,30 @@ import numpy as np
 from .dl_info import DLInfoRecord
 from .png_slices import read_hu_png
 from ..volumes import CTVolume
+from ...utils.tool_defaults import tool_defaults
+
+#: The defaults ``deeplesion_to_3d.py --help`` shows (``tool_defaults.json``).
+_SHOWN = tool_defaults(__file__)['As3DSettings']
+
+
+@dataclass(frozen=True)
+class As3DSettings:
+    """How key-slice lesions become 3D lesions (the options of
+    ``tools/dataset_converters/deeplesion_to_3d.py``).
+
+    Args:
+        small_mm (float): small-lesion threshold of the diameter rule.
+        drop_large_mm (float): training lesions with a diameter >= this
+            are dropped (``<= 0`` keeps all).
+        merge (bool): merge multi-annotated lesions.
+        drop_noisy (bool): ``Possibly_noisy`` rows are no lesions (ignored
+            lesions inside chunks of other lesions; see the module doc).
+            True, as the paper.
+    """
+    small_mm: float = _SHOWN['small_mm']
+    drop_large_mm: float = _SHOWN['drop_large_mm']
+    merge: bool = _SHOWN['merge']
+    drop_noisy: bool = _SHOWN['drop_noisy']
 
 
 @dataclass
@@ -59,7 +83,8 @@ class Lesion3D:
     ignore: bool = False
 
 
-def lesion_diameter_mm(rec: DLInfoRecord, small_mm: float = 10.0) -> float:
+def lesion_diameter_mm(rec: DLInfoRecord,
+                       small_mm: float = _SHOWN['small_mm']) -> float:
     """3D diameter of a DeepLesion lesion (Sec. V rules).
 
     Args:
@@ -132,28 +157,20 @@ def _noisy_as_ignored(noisy: Sequence[DLInfoRecord],
 
 
 def deeplesion_to_3d(records: Sequence[DLInfoRecord],
-                     small_mm: float = 10.0,
-                     drop_large_mm: float = 48.0,
-                     merge: bool = True,
-                     drop_noisy: bool = True
+                     settings: As3DSettings = As3DSettings()
                      ) -> Dict[Tuple[str, int, int], List[Lesion3D]]:
     """Convert key-slice lesions to 3D lesions per chunk (Sec. V).
 
     Args:
         records (Sequence[DLInfoRecord]): ``DL_info.csv`` rows.
-        small_mm (float): small-lesion threshold of the diameter rule.
-        drop_large_mm (float): training lesions with a diameter >= this
-            are dropped (``<= 0`` keeps all).
-        merge (bool): merge multi-annotated lesions.
-        drop_noisy (bool): ``Possibly_noisy`` rows are no lesions (ignored
-            lesions inside chunks of other lesions; see the module doc).
-            Defaults to True, as the paper.
+        settings (As3DSettings): the diameter rule, merging and noisy rows.
 
     Returns:
         dict: ``(series, first, last)`` -> lesions of that chunk.
     """
-    noisy = [r for r in records if r.noisy] if drop_noisy else []
-    if drop_noisy:
+    small_mm, drop_large_mm = settings.small_mm, settings.drop_large_mm
+    noisy = [r for r in records if r.noisy] if settings.drop_noisy else []
+    if settings.drop_noisy:
         records = [r for r in records if not r.noisy]
     chunks = chunk_ranges(records)
     out: Dict[Tuple[str, int, int], List[Lesion3D]] = defaultdict(list)
@@ -163,7 +180,7 @@ def deeplesion_to_3d(records: Sequence[DLInfoRecord],
         lesion = _lesion_3d(rec, first, small_mm)
         spacing_xyz = np.asarray(rec.spacing, np.float64)
         key = (rec.series_name, first, last)
-        for other in out[key] if merge else []:
+        for other in out[key] if settings.merge else []:
             dist = np.linalg.norm(
                 (other.centre_xyz - lesion.centre_xyz) * spacing_xyz)
             if dist < max(other.diameter_mm, lesion.diameter_mm) / 2:

@@ -13,9 +13,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ...utils.tool_defaults import tool_defaults
 from .luna16 import LUNA16Candidates, same_scan_pairs
 
-MERGE_MODES = ('intersection', 'union')
+MERGE_MODES = tuple(tool_defaults(__file__)['MERGE_MODES'])
+#: The defaults ``merge_luna16_candidates.py --help`` shows
+#: (``tool_defaults.json``).
+_SHOWN = tool_defaults(__file__)['merge_candidates']
 
 
 class MergedCandidates(NamedTuple):
@@ -36,8 +40,9 @@ class MergedCandidates(NamedTuple):
 
 def merge_candidates(a: LUNA16Candidates,
                      b: LUNA16Candidates,
-                     mode: str = 'intersection',
-                     max_distance_mm: float = 5.0) -> MergedCandidates:
+                     mode: str = _SHOWN['mode'],
+                     max_distance_mm: float = _SHOWN['max_distance_mm']
+                     ) -> MergedCandidates:
     """Intersect or unite two candidate sets (see the module doc).
 
     Args:

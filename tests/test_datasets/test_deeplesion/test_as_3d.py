@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from mmlesion.datasets.deeplesion.as_3d import (chunk_ranges, deeplesion_to_3d,
+from mmlesion.datasets.deeplesion.as_3d import (As3DSettings, chunk_ranges,
+                                                deeplesion_to_3d,
                                                 lesion_box, lesion_diameter_mm,
                                                 load_chunk_volume)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
@@ -43,7 +44,8 @@ def test_chunks_merge_and_drop(tmp_path):
     assert np.allclose(first[0].centre_xyz, [101.5, 100.5, 2.5])
     assert len(out[('000001_01_01', 88, 92)]) == 1
     assert out[('000002_01_01', 18, 22)][0].diameter_mm > 48
-    unmerged = deeplesion_to_3d(recs, merge=False, drop_large_mm=0)
+    unmerged = deeplesion_to_3d(recs, As3DSettings(merge=False,
+                                                   drop_large_mm=0))
     assert len(unmerged[('000001_01_01', 48, 55)]) == 3
     box = lesion_box(out[('000001_01_01', 88, 92)][0], (0.8, 0.8, 5.))
     assert box[5] - box[2] == pytest.approx(
@@ -123,6 +125,6 @@ def test_possibly_noisy_rows_are_no_lesions(tmp_path):
     lesions = out[('000001_01_01', 48, 52)]
     assert [(les.rows, les.ignore) for les in lesions] == [
         ([2], False), ([3], True)]
-    kept = deeplesion_to_3d(recs, drop_noisy=False)
+    kept = deeplesion_to_3d(recs, As3DSettings(drop_noisy=False))
     assert len(kept) == 3 and not any(
         les.ignore for chunk in kept.values() for les in chunk)
