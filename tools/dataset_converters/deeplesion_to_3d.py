@@ -26,6 +26,7 @@ its slices. An input larger than ``--max-input-mb`` (default 100 MB; the
 released DL_info.csv is about 5 MB) is refused before it is read, so a wrong
 file (e.g. a 2 GB JSON) cannot fill the memory.
 """
+import argparse
 import os
 import os.path as osp
 import sys
@@ -145,7 +146,7 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     return dict(counts)
 
 
-def main(argv=None) -> Dict[str, int]:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
     shown = package_json('datasets/deeplesion/tool_defaults.json')[
         'As3DSettings']
@@ -171,6 +172,11 @@ def main(argv=None) -> Dict[str, int]:
     args = parser.parse_args(argv)
     if len(args.dl_info) < 3:
         parser.error('give DL_info.csv file(s), Images_png and an out dir')
+    return args
+
+
+def main(argv=None) -> Dict[str, int]:
+    args = parse_args(argv)
     *csvs, images, out = args.dl_info
     from mmlesion.datasets.deeplesion.as_3d import As3DSettings
     settings = As3DSettings(args.small_mm, args.drop_large_mm,
