@@ -1,80 +1,185 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The public functions of ``mmlesion/apis/`` and of the whole-scan
-applications (``mmlesion/apps/whole_scan/``) return typed results
-(dataclasses), not dicts passed around: no public function's return
-annotation is a dict type (``dict``, ``Dict``, ``Mapping``,
-``OrderedDict``, ...) or a tuple of heterogeneous things (a bare
-``tuple`` / ``Tuple``, ``Tuple[A, B]``), also behind ``Optional`` /
-``Union`` / ``X | None`` or in quotes; and every public function has a
-return annotation, so the check sees them all.
+"""The public functions of the package (``mmlesion/``) return typed
+results (dataclasses, named tuples), not dicts passed around: no public
+function's return annotation is a record kept in a dict (``dict``,
+``Dict``, ``Mapping``, ``OrderedDict``, ... bare or with ``Any``,
+``object`` or another such dict as its values) or a tuple of
+heterogeneous things (a bare ``tuple`` / ``Tuple``, ``Tuple[A, B]``), also
+behind ``Optional`` / ``Union`` / ``X | None`` or in quotes; and every
+public function of ``mmlesion/apis`` and of the whole-scan applications
+has a return annotation, so the check sees them all there.
 
 Public: a module-level function or a method of a class whose name has no
 leading underscore (dunder methods excluded). A tuple of one type
-(``Tuple[int, int, int]``: a shape; ``Tuple[str, ...]``) is typed. A
-method named as in :data:`SERIALISERS` is the dict a file is written from
-(``findings.json``, ``scans.csv``). Anything else goes in
-:data:`ALLOWED`, its reason beside it.
+(``Tuple[int, int, int]``: a shape; ``Tuple[str, ...]``) is typed, and so
+is a mapping whose values have one declared type (``Dict[str,
+List[Finding3D]]``: findings by the data's own series names, as a
+``List[Finding3D]`` is typed). A method named as in :data:`SERIALISERS` is
+the dict a file is written from (``findings.json``, ``scans.csv``); one
+named as in :data:`LIBRARY_API` implements an mmengine / mmcv / mmdet /
+torch interface whose dict the library reads (a transform's results, a
+loss dict), so its return type is the library's. Anything else goes in
+:data:`ALLOWED` (at most 8), its reason beside it; :data:`PENDING` lists
+those still to be typed or made private (it only shrinks).
 """
 import ast
-from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
 
 from mmlesion.testing import repo_root
 
-PACKAGE = ('mmlesion', 'apis')
-#: The applications checked with it (their modules named from ``mmlesion``).
-APPS = ('mmlesion', 'apps', 'whole_scan')
+#: The folders whose public functions all carry a return annotation.
+ANNOTATED = (('apis', ), ('apps', 'whole_scan'))
 #: Return types that are a mapping.
 DICT_TYPES = frozenset({'dict', 'Dict', 'Mapping', 'MutableMapping',
                         'OrderedDict', 'DefaultDict', 'defaultdict'})
 TUPLE_TYPES = frozenset({'tuple', 'Tuple'})
+#: Value types that leave a mapping a record of anything.
+LOOSE_VALUES = DICT_TYPES | {'Any', 'object'}
 #: Methods that give the dict a file is written from.
 SERIALISERS = frozenset({'to_dict', 'to_json'})
+#: Methods of the libraries' interfaces that return their dict or tuple:
+#: name -> the interface (checked to have it by
+#: :func:`test_library_api_names_are_the_libraries`).
+LIBRARY_API = {
+    'transform': 'mmcv.transforms.BaseTransform',
+    'forward': 'torch.nn.Module',
+    'loss': 'mmdet.models.dense_heads.base_dense_head.BaseDenseHead',
+    'loss_by_feat': 'mmdet.models.dense_heads.base_dense_head.BaseDenseHead',
+    'get_targets': 'mmdet.models.dense_heads.AnchorHead',
+    'compute_metrics': 'mmengine.evaluator.BaseMetric',
+    'get_data_info': 'mmengine.dataset.BaseDataset',
+    'metainfo': 'mmengine.dataset.BaseDataset',
+    'prepare_data': 'mmengine.dataset.BaseDataset',
+    'get_log_after_epoch': 'mmengine.runner.LogProcessor',
+    'pred2dict': 'mmdet.apis.DetInferencer',
+}
 #: ``module:qualified name`` -> why it may return a dict or tuple.
+#: Still to be typed or made private (only shrinks: a new one fails, and
+#: so does an entry that is typed now).
+PENDING = frozenset({
+    'anchors.anchor_config:AnchorConfig.to_generator_cfg',
+    'anchors.anchor_coverage:anchor_coverage',
+    'anchors.anchor_coverage:coverage_report',
+    'anchors.anchor_snippet:anchor_config_from_snippet',
+    'anchors.box_sources:boxes_from_config',
+    'anchors.cube_anchor_coverage:cube_anchor_coverage',
+    'anchors.cube_anchor_coverage:optimise_cube_sizes',
+    'apis.whole_scan.method_steps:method_settings',
+    'apps.demo.dataset_writer:DatasetGenerator.generate',
+    'apps.demo.dataset_writer:DatasetGenerator.write',
+    'apps.demo.deeplesion_sizes:LesionSizeTable.quantiles',
+    'apps.demo.generator:DeepLesionDemoGenerator.summary',
+    'apps.demo.replicas.deeplesion:write_deeplesion_replica',
+    'apps.demo.replicas.label_maps:kits_record',
+    'apps.demo.replicas.label_maps:write_kits19_replica',
+    'apps.demo.replicas.label_maps:write_lits_replica',
+    'apps.demo.replicas.luna16:write_luna16_replica',
+    'apps.demo.replicas.nih_ln:write_nih_ln_replica',
+    'apps.demo.replicas.release:generate_release_replica',
+    'apps.demo.replicas.scans:replica_scans',
+    'apps.demo.volumes:DemoVolumeGenerator.ground_truth',
+    'apps.demo.volumes:DemoVolumeGenerator.lesion_record',
+    'apps.demo.volumes:DemoVolumeGenerator.scan_record',
+    'apps.demo.volumes:DemoVolumeGenerator.summary',
+    'apps.own_data.check_only:check_luna16_annotations',
+    'apps.own_data.check_only:plan_conversion',
+    'apps.own_data.convert:convert_dataset',
+    'apps.own_data.deeplesion_export:DeepLesionExporter.parts',
+    'apps.own_data.plan_anchors:plan_spacing',
+    'apps.own_data.scan_cases:finding_entry',
+    'apps.own_data.scan_cases:header_facts',
+    'apps.own_data.scan_records:read_record',
+    'apps.reproduce.plan:parse_cfg_options',
+    'apps.reproduce.row_stages:test_stage',
+    'apps.reproduce.row_stages:train_stage',
+    'apps.reproduce.timing:synthetic_batch',
+    'datasets.lens.fpr_patches:crop_fpr_patch',
+    'datasets.lens.mined_file:read_mined_file',
+    'datasets.transforms.data_convention:pipeline_convention',
+    'datasets.transforms.recist_grabcut:RecistToMask.compute_masks',
+    'datasets.transforms.recist_grabcut:RecistToMask.params',
+    'datasets.transforms.recist_grabcut:RecistToMask.write_cache_file',
+    'datasets.transforms.recist_grabcut_ops:recist_grabcut_mask',
+    'datasets.transforms.recist_mask_cache:load_mask_npz',
+    'datasets.transforms.recist_mask_cache:read_cache_meta',
+    'datasets.transforms.recist_mask_source:split_mask_pipeline',
+    'datasets.volumes.annotation_file:load_annotation_file',
+    'datasets.volumes.annotation_file:volume_entry',
+    'datasets.volumes.checks.dicom_values:pydicom_hu',
+    'datasets.volumes.checks.files:count_nonfinite',
+    'datasets.volumes.checks.metaimage:mhd_byte_order',
+    'datasets.volumes.ct_volume:CTVolume.shape_zyx',
+    'datasets.volumes.dicom_reading:read_enhanced',
+    'datasets.volumes.hard_regions:index_hard_regions',
+    'datasets.volumes.hard_regions:load_hard_regions',
+    'engine.hooks.data_convention_hook:DataConventionHook.convention',
+    'engine.hooks.data_convention_hook:training_data_convention',
+    'engine.hooks.random_state_hook:get_random_state',
+    'evaluation.functional.luna16.froc:true_negative_patients',
+    'evaluation.functional.luna16.io:instance_finding',
+    'evaluation.functional.scan_lesions:match_scan_findings',
+    'evaluation.metrics.luna16_metric:boxes_to_world_candidates',
+    'methods.aggregated3d.step_time:crop_batch',
+    'methods.lens.fpr_proposals:FPRProposals.file_content',
+    'methods.lens.mining.calibration:calibrate_delta_on_training_split',
+    'methods.lens.mining.calibration:choose_delta',
+    'methods.lens.mining.calibration:deeplesion_pair_distances',
+    'methods.lens.mining.calibration:demo_pairs',
+    'methods.lens.mining.demo_eval:evaluate_mining',
+    'methods.lens.mining.demo_eval:load_demo_lesions',
+    'methods.lens.mining.demo_eval:score_boxes',
+    'methods.lens.mining.strategies:embedding_distance_summary',
+    'methods.lens.mining.strategies:summarise',
+    'methods.lens.step_time:patch_batch',
+    'models.dense_heads.truncated_rpn_head:TruncatedRPNHead.truncate_targets',
+    'models.detectors.aggregated_faster_rcnn_3d:window_layout',
+    'models.detectors.lens:LENS.propose',
+    'models.detectors.lens:dataset_names_of',
+    'models.roi_heads.bbox_heads.alb_bbox_head:ALBBBoxHead.genotypes',
+    'nas.genotype:check_genotypes',
+    'nas.genotype:derive_genotypes',
+    'nas.genotype:load_genotypes',
+    'nas.random_search:RandomSearchMixin.sample_candidate_genotypes',
+    'nas.random_search:RandomSearchMixin.sample_training_genotypes',
+    'nas.random_search:RandomSearchMixin.select_random_genotypes',
+    'nas.random_search:sample_genotypes',
+    'structures.recist:max_feret_diameter',
+    'testing.det_batches:bright_box_batch',
+    'utils.checkpoints.loader:load_model_checkpoint',
+    'utils.checkpoints.pretrained:torchvision_model_urls',
+    'utils.method_registry:MethodRegistry.parts',
+    'utils.tool_defaults:tool_defaults',
+    'version:parse_version_info',
+    'visualization.overview_raster:panel_slots',
+})
 ALLOWED = {
-    'whole_scan.settings:DetectionSettings.lesion_steps':
+    'apis.whole_scan.settings:DetectionSettings.lesion_steps':
     "the stacking's lesion steps by field name: the keyword arguments "
     'dataclasses.replace takes back and the mapping a per-scan record '
     "stores (OperatingPoints.lesion_steps, findings.json's settings)",
-    'detector_loader:config_metainfo':
+    'apis.detector_loader:config_metainfo':
     "mmengine's dataset_meta (classes, palette) of a config: the mapping "
     'mmengine and mmdet read as model.dataset_meta and the visualizer\'s; '
     'the inferencer uses it, so it cannot be private',
-    'det_inferencer:LesionDetInferencer.pred2dict':
-    "overrides mmdet's DetInferencer.pred2dict, whose dict mmdet itself "
-    'dumps as the prediction JSON',
-    'series_inference:predict_series_3d':
-    'series name -> findings (Finding3D): a mapping of the data\'s own '
-    'names (the series folders the dataset holds)',
-    'whole_scan.settings:ModelAdjustment.record':
+    'apis.whole_scan.settings:ModelAdjustment.record':
     "the protocol of a method's model adjustment: a JSON record "
     'findings.json embeds verbatim (keys the method names)',
-    'whole_scan.settings:RunSettings.rescorer_files':
-    "role -> file of the run's re-scorer (FindingRescorer.files: roles the "
-    "re-scorer names), spread into run_provenance's **files; read by "
-    'run.py and batch.py',
-    'whole_scan.model:checkpoint_meta':
+    'apis.whole_scan.model:checkpoint_meta':
     "a checkpoint's meta as mmengine wrote it (a dict of the trainer's "
     'own keys), taken from the checkpoint read once before the model is '
     'built, for the operating point and the data convention; read by '
     'run.py and the tests',
-    'whole_scan.model:read_checkpoint':
+    'apis.whole_scan.model:read_checkpoint':
     'a checkpoint as mmengine wrote it (the dict torch.load gives), read '
     "once per run for its meta and handed to the model's load "
     '(init_lesion_detector(preloaded=)); read by run.py and the tests',
-    'whole_scan.model:checkpoint_data_convention':
+    'apis.whole_scan.model:checkpoint_data_convention':
     "the record a checkpoint's meta holds (DataConventionHook's JSON-like "
     'dict, possibly with invalid values that are warned about), returned '
     'verbatim for volume_settings_from_config(trained=Mapping); read by '
     'run.py and the tests',
-    'apps.whole_scan.shards:ShardWork.reasons':
-    "work item -> its one-line failure reason: a mapping of the data's own "
-    'names (scan folders), merged into the sharded run\'s scans.csv',
-    'apps.whole_scan.server_shards:SeriesWork.reasons':
-    "series UID -> its one-line failure reason (the data's own names), as "
-    'ShardWork.reasons',
     'apps.whole_scan.batch:read_csv_rows':
     'a CSV\'s rows by one of its columns (the rows csv.DictReader gives, '
     'keyed by scan folder or series UID), read back from a shard\'s tables',
@@ -113,11 +218,25 @@ def _alternatives(node: ast.expr) -> Iterator[ast.expr]:
         yield node
 
 
+def _typed_mapping(node: ast.expr) -> bool:
+    """``Dict[K, V]`` whose values ``V`` have one declared type (neither
+    ``Any`` / ``object`` nor a dict that is no typed mapping itself)."""
+    if not (isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Tuple)
+            and len(node.slice.elts) == 2):
+        return False
+    value = _unquoted(node.slice.elts[1])
+    return all(
+        _name(v) not in LOOSE_VALUES or (_name(v) in DICT_TYPES
+                                         and _typed_mapping(v))
+        for v in _alternatives(value))
+
+
 def untyped_return(annotation: Optional[ast.expr]) -> Optional[str]:
     """Why a return annotation is no typed result, or None."""
     for node in _alternatives(annotation) if annotation else ():
         name = _name(node)
-        if name in DICT_TYPES:
+        if name in DICT_TYPES and not _typed_mapping(node):
             return f'a dict ({ast.unparse(node)})'
         if name in TUPLE_TYPES:
             if not isinstance(node, ast.Subscript):
@@ -150,15 +269,16 @@ def public_functions(source: str) -> Iterator[Tuple[str, ast.FunctionDef]]:
 def untyped_results(sources: List[Tuple[str, str]],
                     allowed=ALLOWED) -> List[str]:
     """``module:name returns ...`` for every public function whose return
-    annotation is a dict or a heterogeneous tuple, but the serialisers
-    and ``allowed``."""
+    annotation is a dict or a heterogeneous tuple, but the serialisers,
+    the libraries' interface methods and ``allowed``."""
     out = []
     for module, source in sources:
         for name, node in public_functions(source):
             why = untyped_return(node.returns)
             key = f'{module}:{name}'
-            if why and key not in allowed and name.rsplit(
-                    '.', 1)[-1] not in SERIALISERS:
+            method = name.rsplit('.', 1)[-1] if '.' in name else None
+            if why and key not in allowed and method not in SERIALISERS \
+                    and method not in LIBRARY_API:
                 out.append(f'{key} returns {why}')
     return out
 
@@ -171,48 +291,83 @@ def unannotated(sources: List[Tuple[str, str]]) -> List[str]:
             if node.returns is None]
 
 
+def _known() -> dict:
+    """:data:`ALLOWED` and :data:`PENDING`."""
+    return {**ALLOWED, **dict.fromkeys(PENDING, 'pending')}
+
+
 def _package_sources() -> List[Tuple[str, str]]:
-    out = []
-    for package, start in ((PACKAGE, PACKAGE), (APPS, APPS[:1])):
-        root, named_from = (repo_root() / Path(*package),
-                            repo_root() / Path(*start))
-        out += [('.'.join(p.relative_to(named_from).with_suffix('').parts),
-                 p.read_text()) for p in sorted(root.rglob('*.py'))]
-    return out
+    """``(module named from mmlesion, source)`` of every module."""
+    root = repo_root() / 'mmlesion'
+    return [('.'.join(p.relative_to(root).with_suffix('').parts),
+             p.read_text()) for p in sorted(root.rglob('*.py'))]
 
 
 def test_public_functions_return_typed_results():
-    assert untyped_results(_package_sources()) == []
+    assert untyped_results(_package_sources(), _known()) == []
 
 
 def test_every_public_function_has_a_return_annotation():
-    assert unannotated(_package_sources()) == []
+    folders = tuple('.'.join(f) + '.' for f in ANNOTATED)
+    sources = [(m, s) for m, s in _package_sources()
+               if m.startswith(folders)]
+    assert len(sources) > 30
+    assert unannotated(sources) == []
 
 
 def test_every_allowed_entry_names_a_public_dict_return():
-    """An entry whose function went away or became typed is removed."""
+    """An entry whose function went away or became typed is removed; the
+    allow-list stays within 8 and the pending list only shrinks."""
     sources = _package_sources()
     left = untyped_results(sources, allowed={})
-    assert sorted(ALLOWED) == sorted(line.split(' returns ')[0]
-                                     for line in left)
+    assert sorted({*ALLOWED, *PENDING}) == sorted(
+        line.split(' returns ')[0] for line in left)
     assert all(reason.strip() for reason in ALLOWED.values())
+    assert len(ALLOWED) <= 8 and not set(ALLOWED) & PENDING
+
+
+def test_library_api_names_are_the_libraries():
+    """Each exempt method name is a method of the interface named."""
+    import importlib
+    for name, where in LIBRARY_API.items():
+        module, cls = where.rsplit('.', 1)
+        assert callable(getattr(getattr(importlib.import_module(module),
+                                        cls), name, None)) or isinstance(
+            getattr(getattr(importlib.import_module(module), cls), name,
+                    None), property), (name, where)
 
 
 def test_a_dict_or_a_mixed_tuple_is_reported():
     source = '''
 import typing
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 
 def plain() -> dict:
     ...
 
 
-def optional() -> Optional[Dict[str, int]]:
+def optional() -> Optional[Dict[str, Any]]:
     ...
 
 
-def quoted() -> 'Mapping[str, int]':
+def quoted() -> 'Mapping[str, object]':
+    ...
+
+
+def records() -> Dict[str, dict]:
+    ...
+
+
+def by_name() -> Dict[str, List[Finding3D]]:
+    ...
+
+
+def nested() -> 'Dict[str, Dict[str, float]]':
+    ...
+
+
+def transform() -> dict:
     ...
 
 
@@ -256,6 +411,9 @@ class Result:
     def to_dict(self) -> dict:
         ...
 
+    def transform(self, results: dict) -> dict:
+        ...
+
     def pair(self) -> Tuple[int, dict]:
         ...
 
@@ -270,8 +428,10 @@ class _Hidden:
     sources = [('mod', source)]
     assert untyped_results(sources) == [
         'mod:plain returns a dict (dict)',
-        'mod:optional returns a dict (Dict[str, int])',
-        'mod:quoted returns a dict (Mapping[str, int])',
+        'mod:optional returns a dict (Dict[str, Any])',
+        'mod:quoted returns a dict (Mapping[str, object])',
+        'mod:records returns a dict (Dict[str, dict])',
+        'mod:transform returns a dict (dict)',
         'mod:union returns a dict (typing.OrderedDict)',
         'mod:pipe returns a dict (dict)',
         'mod:bare returns a bare tuple (tuple)',
@@ -279,16 +439,16 @@ class _Hidden:
         'mod:Result.pair returns a tuple of different things '
         '(Tuple[int, dict])']
     assert untyped_results(sources, allowed={'mod:plain': 'why'})[0] == (
-        'mod:optional returns a dict (Dict[str, int])')
-    assert unannotated(sources) == ['mod:unannotated:50']
+        'mod:optional returns a dict (Dict[str, Any])')
+    assert unannotated(sources) == ['mod:unannotated:66']
 
 
-@pytest.mark.parametrize('annotation', ['Dict[str, Path]', 'tuple',
+@pytest.mark.parametrize('annotation', ['Dict[str, Any]', 'tuple',
                                         "Optional['OrderedDict']"])
 def test_the_package_check_fails_on_a_new_dict_function(annotation):
     """The check over the real package, with one function added."""
     extra = f'\n\ndef paths() -> {annotation}:\n    ...\n'
     sources = _package_sources() + [('whole_scan.extra', extra)]
-    left = untyped_results(sources)
+    left = untyped_results(sources, _known())
     assert len(left) == 1
     assert left[0].startswith('whole_scan.extra:paths returns a ')
