@@ -10,16 +10,24 @@ on the val split (FROC, COCO mAP); every result goes to one new folder
 3. Evaluates the final model on the demo **val** split with the official
    FROC protocol (``FROCMetric``, docs/protocols.md §1) and COCO mAP, draws
    detections (green) and ground truth (red) on every val key slice.
+4. Records a per-scan operating point in the final checkpoint (and in a
+   best one of the same epoch) for ``tools/infer_volume.py``: the val
+   split's chunks (the slices stored around each key slice, about 20 mm
+   along z) as scans with every lesion the generator drew in them in 3D,
+   detected whole by ``tools/eval_whole_scan.py --calibrate``
+   (:func:`record_scan_point`). "Per scan" there is per such chunk.
 
 Everything lands in a new folder ``<work-dir>/<timestamp>/`` (an earlier
 run is never overwritten), directly in it: the checkpoints, the training
 log ``<timestamp>.log``, the FROC numbers ``froc_val.json`` (every key, per
 lesion type and size too), ``froc_curve.png``, ``froc_detections.json`` and
-the drawn val key slices in ``vis_val/``. The run ends with a short summary:
+the drawn val key slices in ``vis_val/``, the val chunks and their
+per-scan evaluation in ``scan_val/``. The run ends with a short summary:
 the val sensitivities at 0.5-16 FPs per image, their mean over 0.5-4 (the
 DeepLesion protocol), COCO mAP, each naming its split and epoch, the seed
-and thread count they were made with, and the path of every file written. The config saved there (and in the
-checkpoints) keeps the demo's **test** split as its ``test_dataloader``:
+and thread count they were made with, the per-scan operating point and
+what its "scan" is, and the path of every file written. The config saved
+there (and in the checkpoints) keeps the demo's **test** split as its ``test_dataloader``:
 ``tools/test.py`` on it evaluates the held-out test split, which this run
 never reads.
 
@@ -279,7 +287,8 @@ def written_files(run_dir: Path, timestamp: str,
 
     Returns:
         list[tuple[str, Path]]: the checkpoints (last, then best), the log,
-        the FROC files, the pictures' folder and the config copy.
+        the FROC files, the pictures' folder, the per-scan validation and
+        the config copy.
     """
     from mmlesion.utils.checkpoints.resume import recorded_last_checkpoint
     last = recorded_last_checkpoint(str(run_dir))  # in the run's folder
@@ -293,7 +302,8 @@ def written_files(run_dir: Path, timestamp: str,
               ('FROC numbers', run_dir / 'froc_val.json'),
               ('FROC curve', run_dir / 'froc_curve.png'),
               ('detections', run_dir / 'froc_detections.json'),
-              ('val pictures', vis_dir)]
+              ('val pictures', vis_dir),
+              ('per-scan validation', run_dir / SCAN_VAL_DIR)]
     files += [('config', p) for p in sorted(run_dir.glob('*.py'))]
     return [(what, p) for what, p in files if p.exists()]
 
@@ -309,6 +319,8 @@ def _file_note(path: Path, best: Dict[str, str]) -> str:
         str: the number of pictures of a folder, the val score of a best
         checkpoint, else ''.
     """
+    if path.name == SCAN_VAL_DIR:
+        return os.sep
     if path.is_dir():
         return f'{os.sep}  ({sum(1 for _ in path.iterdir())} pictures)'
     return f'  ({best[str(path)]})' if str(path) in best else ''
@@ -350,6 +362,74 @@ def made_with(summary: dict) -> str:
             'these numbers again, another thread count other ones.')
 
 
+#: The run's subfolder of the per-scan validation (:func:`record_scan_point`).
+SCAN_VAL_DIR = 'scan_val'
+
+
+def record_scan_point(config: Path, checkpoint: Path, data_root: Path,
+                      run_dir: Path, same_weights: Sequence[Path] = ()
+                      ) -> dict:
+    """Record the per-scan operating point (module doc, step 4) in
+    ``checkpoint`` and in ``same_weights`` (checkpoints of the same
+    epoch): the val chunks written by :func:`~mmlesion.apps.demo.
+    val_scans.write_val_scans` into ``run_dir/scan_val/``, judged and
+    calibrated there by ``tools/eval_whole_scan.py`` (its output in
+    ``eval_whole_scan.log``).
+
+    Returns:
+        dict: ``scan_lesions.json``'s record with ``scan_extent_mm`` (the
+        chunks' mean z extent), or ``error`` (and the log's path) where the
+        tool failed.
+    """
+    import subprocess
+
+    from mmlesion.apis.whole_scan.calibrate import record_in_checkpoint
+    from mmlesion.apps.demo.val_scans import write_val_scans
+    from mmlesion.evaluation.functional.operating_points import (
+        SCAN_OPERATING_POINTS_KEY, OperatingPoints)
+    from mmlesion.utils.checkpoints.loader import load_local_checkpoint
+    from mmlesion.utils.writing.atomic import atomic_write_text
+    out = run_dir / SCAN_VAL_DIR
+    ann = write_val_scans(str(data_root), str(out))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'eval_whole_scan.py'),
+         str(config), str(checkpoint), str(ann), '--split', 'val',
+         '--calibrate', '--out-dir', str(out)], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / 'eval_whole_scan.log'
+    atomic_write_text(str(log), proc.stdout)
+    if proc.returncode:
+        return dict(error=proc.stdout.strip().splitlines()[-1:], log=str(log))
+    record = json.loads((out / 'scan_lesions.json').read_text())
+    volumes = json.loads(ann.read_text())['volumes']
+    record['scan_extent_mm'] = round(sum(
+        v['shape_zyx'][0] * v['spacing_zyx'][0] for v in volumes) /
+        len(volumes), 1)
+    points = OperatingPoints.from_dict(load_local_checkpoint(str(
+        checkpoint))['meta'][SCAN_OPERATING_POINTS_KEY])
+    for other in same_weights:
+        record_in_checkpoint(str(other), points)
+    return record
+
+
+def scan_point_lines(record: Optional[dict]) -> List[str]:
+    """The summary's lines on the per-scan operating point
+    (:func:`record_scan_point`'s record; none without one)."""
+    if not record:
+        return []
+    if 'error' in record:
+        return ['Per-scan operating point NOT recorded: '
+                f'tools/eval_whole_scan.py failed ({record["log"]})']
+    sens = dict(zip(record['fp_rates'], record['sensitivities']))
+    return [
+        f'Per-scan operating point for tools/infer_volume.py, in the '
+        f'checkpoint: sensitivity {sens.get(4.0, float("nan")):.3f} at 4 '
+        f'false findings per scan on {record["num_scans"]} val chunks',
+        f'  ({record["num_lesions"]} lesions in 3D; a "scan" here is the '
+        f'{record["scan_extent_mm"]:.0f} mm along z the demo stores around '
+        'a key slice, not a whole CT).']
+
+
 def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
     """The end-of-run summary: headline numbers and every file written.
 
@@ -377,6 +457,7 @@ def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
         'Per lesion type and size: "metrics" in froc_val.json, and the log.',
         'The test split is not evaluated here: tools/test.py with the '
         'config below tests it.',
+        *scan_point_lines(summary.get('scan_operating_point')),
         f'Train + eval time: {summary["train_and_eval_seconds"]:.0f} s', '',
         f'Written to {summary["run_dir"]}{os.sep}'
     ]
@@ -425,6 +506,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             hook.draw = True
             hook.test_out_dir = str(vis_dir)  # absolute: not nested
     metrics = runner.test_val_split()  # the saved config keeps test
+    last = recorded_last_checkpoint(str(run_dir))
+    scan_point = None
+    if last:  # the final model's per-scan point, for whole scans
+        scan_point = record_scan_point(
+            sorted(run_dir.glob('*.py'))[0], Path(last), data_root,
+            run_dir, [p for p in run_dir.glob(
+                f'best_*_epoch_{runner.epoch}.pth') if str(p) != last])
     total_s = time.time() - start
 
     out = run_dir / 'froc_val.json'
@@ -441,7 +529,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         best=[dataclasses.asdict(b) for b in best_checkpoints(runner)],
         run_dir=str(run_dir),
         log_dir=runner.log_dir,
-        checkpoint=recorded_last_checkpoint(str(run_dir)) or '')
+        checkpoint=last or '',
+        scan_operating_point=scan_point)
     files = [(what, p)
              for what, p in written_files(run_dir, runner.timestamp, vis_dir)
              if p != out] + [('FROC numbers', out)]
@@ -449,6 +538,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     atomic_write_text(str(out), json.dumps(summary, indent=1))
     print_log(summary_text(summary, written_files(
         run_dir, runner.timestamp, vis_dir)), logger='current')
+    if scan_point and 'error' in scan_point:
+        sys.exit(1)  # the summary said why
 
 
 if __name__ == '__main__':

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmlesion.testing import repo_root
 from tests.helpers.tool_modules import load_tool
@@ -143,8 +144,23 @@ def test_tiny_run_one_folder_and_a_short_summary(tiny_demo_root, tmp_path):
     assert paths and all(p.exists() for p in paths), paths
     names = {p.name for p in paths}
     for name in ('froc_val.json', 'froc_curve.png', 'froc_detections.json',
-                 f'{run_dir.name}.log', 'epoch_1.pth', 'vis_val'):
+                 f'{run_dir.name}.log', 'epoch_1.pth', 'vis_val', 'scan_val'):
         assert name in names, text
+    # a per-scan operating point for whole scans, in the checkpoints of the
+    # final epoch, its unit said: the val chunks as scans
+    from mmlesion.evaluation.functional.operating_points import (
+        SCAN_OPERATING_POINTS_KEY, OperatingPoints)
+    for ckpt in run_dir.glob('*epoch_1.pth'):
+        point = OperatingPoints.from_dict(torch.load(
+            ckpt, weights_only=False)['meta'][SCAN_OPERATING_POINTS_KEY])
+        assert point.fp_unit == 'scan' and 'score_thr' in point.lesion_steps
+        assert '4 scans of' in point.split, point.split
+    assert re.search(r'Per-scan operating point .* at 4 false findings per '
+                     r'scan on 4 val chunks\n.*"scan" here is the \d+ mm',
+                     text), text
+    scan_val = json.loads((run_dir / 'scan_val' / 'scan_lesions.json'
+                           ).read_text())
+    assert scan_val['num_scans'] == 4 and scan_val['num_lesions'] >= 4
     assert all(p == run_dir or p.parent == run_dir for p in paths), text
     # the breakdowns stay in the JSON
     saved = json.loads((run_dir / 'froc_val.json').read_text())
