@@ -7,7 +7,7 @@ IoU < 0.5 (never positives). This module measures that for named anchor
 sets on the boxes a config trains on, and runs :class:`DEAnchorOptimizer`
 on those same boxes.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 from mmengine.config import Config
@@ -79,12 +79,20 @@ def optimise_anchors(cfg: Config,
         **kwargs).optimize(box_wh)
 
 
+class CoverageReport(NamedTuple):
+    """What :func:`coverage_report` found: the :func:`anchor_coverage`
+    dict (``mmdet_default``, ``config``, ``optimised``) and the optimised
+    anchors."""
+    coverage: Dict[str, dict]
+    optimised: AnchorConfig
+
+
 def coverage_report(cfg: Config,
                     split: str = 'train',
                     seed: int = 0,
                     iou_thr: float = .5,
                     optimised: Optional[AnchorConfig] = None
-                    ) -> Tuple[Dict[str, dict], AnchorConfig]:
+                    ) -> CoverageReport:
     """Coverage of mmdet's default RetinaNet anchors (at the config's
     strides and sizes), the config's own anchors and the anchors optimised
     on the config's ``split`` boxes.
@@ -108,6 +116,6 @@ def coverage_report(cfg: Config,
         optimised = optimise_anchors(cfg, wh, seed=seed).anchors
     default = AnchorConfig.retinanet_default(strides=own.strides,
                                              sizes=own.sizes)
-    return anchor_coverage(
+    return CoverageReport(anchor_coverage(
         wh, dict(mmdet_default=default, config=own, optimised=optimised),
-        iou_thr), optimised
+        iou_thr), optimised)

@@ -9,7 +9,7 @@ its **top-level resize transforms** would (:func:`pipeline_resize_factor`).
 """
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -189,10 +189,18 @@ def _image_size(info: dict) -> Tuple[int, int]:
     return img.shape[1], img.shape[0]
 
 
+class ConfigBoxes(NamedTuple):
+    """The ``(N, 4)`` boxes of a config's dataset and what they are
+    (dataset type, number of images, resize transforms, distinct
+    factors)."""
+    boxes: np.ndarray
+    source: Dict[str, object]
+
+
 def boxes_from_config(cfg: Config,
                       split: str = 'val',
                       apply_resize: bool = True
-                      ) -> Tuple[np.ndarray, Dict[str, object]]:
+                      ) -> ConfigBoxes:
     """Boxes of the dataset of ``cfg.{split}_dataloader``.
 
     The dataset is built through mmdet's registry (``custom_imports`` and
@@ -255,7 +263,7 @@ def boxes_from_config(cfg: Config,
         print_log(
             'Random resize in the pipeline: boxes use its nominal scale',
             logger='current')
-    return out, info
+    return ConfigBoxes(out, info)
 
 
 def anchor_config_from_model(cfg: Config) -> AnchorConfig:

@@ -13,7 +13,7 @@ the centred best IoU (the lesion centred on an anchor).
 """
 import csv
 import math
-from typing import Dict, Sequence, Tuple
+from typing import Dict, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
@@ -117,11 +117,17 @@ def cube_anchor_coverage(diameters: Sequence[float],
             frac_positions=[round(float(v), 4) for v in frac]))
 
 
+class CubeSizes(NamedTuple):
+    """Cube anchor sizes per level (each sorted, 2 decimals) and their
+    mean best centred IoU."""
+    sizes: Tuple[Tuple[float, ...], ...]
+    mean_iou: float
+
+
 def optimise_cube_sizes(diameters: Sequence[float],
                         strides: Sequence[int],
                         sizes: Sequence[Sequence[float]],
-                        seed: int = 0) -> Tuple[Tuple[Tuple[float, ...],
-                                                      ...], float]:
+                        seed: int = 0) -> CubeSizes:
     """Cube anchor sizes fitted to lesions by differential evolution.
 
     The search of :class:`~.de_anchor_optimizer.DEAnchorOptimizer` for
@@ -164,4 +170,4 @@ def optimise_cube_sizes(diameters: Sequence[float],
                                 for v in result.x[k:k + n])))
         k += n
     flat = [v for level in out for v in level]
-    return tuple(out), round(float(best_iou(flat).mean()), 4)
+    return CubeSizes(tuple(out), round(float(best_iou(flat).mean()), 4))

@@ -10,7 +10,7 @@ axis the longest chord across it in bands one pixel wide (not split at
 gaps, as a calliper spans a notch).
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import cv2
 import numpy as np
@@ -42,7 +42,14 @@ def _pixel_corners(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return (centres[:, None, :] + offsets[None]).reshape(-1, 2)
 
 
-def max_feret_diameter(points_mm: np.ndarray) -> Tuple[float, int, int]:
+class FeretDiameter(NamedTuple):
+    """The longest distance between two points and their indices."""
+    distance: float
+    i: int
+    j: int
+
+
+def max_feret_diameter(points_mm: np.ndarray) -> FeretDiameter:
     """Longest distance between two points (through their convex hull).
 
     Args:
@@ -54,13 +61,13 @@ def max_feret_diameter(points_mm: np.ndarray) -> Tuple[float, int, int]:
     """
     pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 2)
     if len(pts) < 2:
-        return 0., 0, 0
+        return FeretDiameter(0., 0, 0)
     hull = cv2.convexHull(pts.astype(np.float32), returnPoints=False)
     idx = np.unique(hull.reshape(-1))
     h = pts[idx]
     d2 = ((h[:, None, :] - h[None, :, :])**2).sum(-1)
     i, j = np.unravel_index(int(np.argmax(d2)), d2.shape)
-    return float(np.sqrt(d2[i, j])), int(idx[i]), int(idx[j])
+    return FeretDiameter(float(np.sqrt(d2[i, j])), int(idx[i]), int(idx[j]))
 
 
 def recist_diameters(mask: np.ndarray,

@@ -9,7 +9,7 @@ red band under the title.
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -51,8 +51,14 @@ _SCALE_WIDTH = 84.  # the colour scale, its ticks and its name
 _BLACK = (0, 0, 0)
 
 
+class PanelSlots(NamedTuple):
+    """The titles' top and the coronal and the axial slot."""
+    title_top: float
+    slots: List[Tuple[float, float, float, float]]
+
+
 def panel_slots(height: float, warning: bool
-                ) -> Tuple[float, List[Tuple[float, float, float, float]]]:
+                ) -> PanelSlots:
     """The top of the panel titles and the two panels' slots ``(x, y, w,
     h)`` in pixels from the top left.
 
@@ -68,7 +74,8 @@ def panel_slots(height: float, warning: bool
     top = titles_y + TEXT_PX + 8.
     w = (width - _SCALE_WIDTH - _MARGIN - _GAP) / 2.
     h = height - top - _MARGIN
-    return titles_y, [(_MARGIN, top, w, h), (_MARGIN + w + _GAP, top, w, h)]
+    return PanelSlots(titles_y, [(_MARGIN, top, w, h),
+                                 (_MARGIN + w + _GAP, top, w, h)])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ coarse type from the real rows (``'deeplesion'``) or, without the files,
 from their 5 %-step quantiles (``'deeplesion_quantiles'``).
 """
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -56,6 +56,13 @@ SIZE_SOURCES: Tuple[str, ...] = ('builtin', 'deeplesion',
                                  'deeplesion_quantiles')
 
 _LEVELS = np.linspace(0., 1., 21)
+
+
+class SizeQuantiles(NamedTuple):
+    """Long-axis quantiles per lesion type and the ratio quantiles (5 %
+    steps)."""
+    long_axis: Dict[int, np.ndarray]
+    ratio: np.ndarray
 
 
 class LesionSizeTable:
@@ -138,16 +145,16 @@ class LesionSizeTable:
                    quantiles=True,
                    **kwargs)
 
-    def quantiles(self) -> Tuple[Dict[int, np.ndarray], np.ndarray]:
+    def quantiles(self) -> SizeQuantiles:
         """Long-axis quantiles per type and the ratio quantiles (5 % steps)
         of the table (how the built-in tables were computed)."""
         if self.quantile_mode:
-            return self.long_mm, self.ratio_q
+            return SizeQuantiles(self.long_mm, self.ratio_q)
         ratios = np.concatenate([
             self.short_mm[t] / np.maximum(self.long_mm[t], 1e-6)
             for t in sorted(self.long_mm)
         ])
-        return ({t: np.quantile(v, _LEVELS)
+        return SizeQuantiles({t: np.quantile(v, _LEVELS)
                  for t, v in self.long_mm.items()},
                 np.quantile(ratios, _LEVELS))
 

@@ -12,7 +12,7 @@ import itertools
 import math
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -382,12 +382,19 @@ def finding_entry(volume: CTVolume, finding: BoxRow) -> dict:
         slice_boxes=sphere_slice_boxes(volume, finding.center_xyz, box_d))
 
 
-def header_facts(volume: CTVolume) -> Tuple[str, Optional[str]]:
+class HeaderFacts(NamedTuple):
+    """A scan file's stored orientation code before it was made canonical
+    (e.g. ``'LPS'``) and its DICOM PatientID (None where it has none)."""
+    orientation: str
+    patient_id: Optional[str]
+
+
+def header_facts(volume: CTVolume) -> HeaderFacts:
     """The stored orientation code (e.g. ``'LPS'``, ``'RAS'``) of a scan's
     file before it was made canonical, and its DICOM PatientID (None
     where it has none)."""
     reader = read_header(volume.meta.get('first_file') or volume.meta['path'])
     code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
         reader.GetDirection())
-    return code, dicom_tag(reader, '0010|0020') or None
+    return HeaderFacts(code, dicom_tag(reader, '0010|0020') or None)
 

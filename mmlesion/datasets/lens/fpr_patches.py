@@ -2,7 +2,7 @@
 """3D patches around LENS's 3D proposals for the false-positive reduction
 network (Yan et al., TMI 2020, Sec. IV-D and VI-B)."""
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -221,6 +221,13 @@ def _sample_positions(centre: float, size: int, scale: float) -> np.ndarray:
     return centre + (np.arange(size) + 0.5 - size / 2) * scale - 0.5
 
 
+class FPRPatch(NamedTuple):
+    """A (Z, Y, X) float32 patch and the box in its coordinates (patch
+    voxels)."""
+    patch: np.ndarray
+    box: List[float]
+
+
 def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
                    stored: Sequence[int],
                    bbox_3d: Sequence[float],
@@ -228,7 +235,7 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
                    hu_window: Tuple[float, float],
                    src_spacing: Optional[Sequence[float]] = None,
                    patch_spacing: Optional[Sequence[float]] = None
-                   ) -> Tuple[np.ndarray, List[float]]:
+                   ) -> FPRPatch:
     """The FPR input patch of one 3D box (the PNG dataset's and the
     in-memory volumes').
 
@@ -300,7 +307,7 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
     (oz, oy, ox), (rz, ry, rx) = origin, scale
     box = [(x1 - ox) / rx, (y1 - oy) / ry, (z1 - oz) / rz,
            (x2 - ox) / rx, (y2 - oy) / ry, (z2 - oz) / rz]
-    return patch.astype(np.float32), box
+    return FPRPatch(patch.astype(np.float32), box)
 
 
 class VolumeFPRPatches:

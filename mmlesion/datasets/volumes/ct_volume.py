@@ -17,7 +17,7 @@ Coordinate conventions (shared by every 3D component of mmlesion):
   through :meth:`CTVolume.voxel_to_world`.
 """
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -60,7 +60,7 @@ class CTVolume:
                              f'{self.spacing_zyx} and {self.origin_xyz}')
 
     @property
-    def shape_zyx(self) -> tuple:
+    def shape_zyx(self) -> Tuple[int, int, int]:
         """The array shape ``(z, y, x)``."""
         return tuple(int(s) for s in self.array.shape)
 

@@ -15,7 +15,7 @@ import logging
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -56,9 +56,16 @@ def _check_values(source: str, names: Sequence[str], headers,
     check_lowest_hu(source, names, hu, padding)
 
 
+class EnhancedFrames(NamedTuple):
+    """The frames of an enhanced DICOM file sorted along the normal as an
+    image, and their geometry."""
+    image: sitk.Image
+    geometry: SeriesGeometry
+
+
 def read_enhanced(path: str, checks: Optional[ScanChecks] = None,
                   fill: float = -1024.
-                  ) -> Optional[Tuple[sitk.Image, SeriesGeometry]]:
+                  ) -> Optional[EnhancedFrames]:
     """Read an enhanced multi-frame image frame by frame.
 
     Args:
@@ -104,7 +111,7 @@ def read_enhanced(path: str, checks: Optional[ScanChecks] = None,
     img.SetSpacing((float(spacing[1]), float(spacing[0]), step))
     img.SetOrigin(tuple(float(v) for v in headers[geometry.order[0]].ipp))
     img.SetDirection(tuple(geometry.row_col_normal.ravel().tolist()))
-    return img, geometry
+    return EnhancedFrames(img, geometry)
 
 
 def series_hu(img: sitk.Image, geometry: SeriesGeometry,

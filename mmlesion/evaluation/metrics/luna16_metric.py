@@ -2,7 +2,7 @@
 """LUNA16 metric for 3D detectors (docs/protocols.md §3)."""
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -27,7 +27,8 @@ from .froc_metric import (check_rates, mean_key, registered_plot,
 
 def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
                               origin_xyz: Sequence[float],
-                              direction: Sequence[float]) -> tuple:
+                              direction: Sequence[float]
+                              ) -> Tuple[np.ndarray, np.ndarray]:
     """3D voxel boxes -> world centres and diameters.
 
     Args:

@@ -2,7 +2,7 @@
 """TruncatedRPN of ElixirNet (Jiang et al., AAAI 2020, "TruncatedRPN")."""
 import copy
 import math
-from typing import List, Tuple, Union
+from typing import List, NamedTuple, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -14,6 +14,13 @@ from mmdet.utils import InstanceList, OptConfigType, OptInstanceList
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+
+class TruncatedTargets(NamedTuple):
+    """New label weights of a truncated RPN and how many sampled anchors
+    were dropped (to be removed from the loss's ``avg_factor``)."""
+    label_weights: List[Tensor]
+    num_dropped: int
 
 
 @MODELS.register_module()
@@ -147,7 +154,7 @@ class TruncatedRPNHead(RPNHead):
 
     def truncate_targets(self, labels_list: List[Tensor],
                          label_weights_list: List[Tensor],
-                         keep_maps: List[Tensor]) -> Tuple[List[Tensor], int]:
+                         keep_maps: List[Tensor]) -> TruncatedTargets:
         """Drop the sampled negatives of truncated locations from the loss.
 
         Args:
@@ -176,7 +183,7 @@ class TruncatedRPNHead(RPNHead):
             drop = sampled & ~is_pos & ~anchor_keep
             num_dropped += int(drop.sum())
             new_weights.append(weights * (~drop).to(weights.dtype))
-        return new_weights, num_dropped
+        return TruncatedTargets(new_weights, num_dropped)
 
     def loss_by_feat(self,
                      cls_scores: List[Tensor],

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """3D Aggregated Faster R-CNN (Zhang et al.), an mmdet ``BaseDetector``."""
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import torch
 from mmengine.config import ConfigDict
@@ -44,8 +44,14 @@ def window_starts(length: int, window: int, overlap: int) -> List[int]:
     return starts
 
 
+class WindowLayout(NamedTuple):
+    """The sliding window's size and starts per axis."""
+    size: List[int]
+    starts: List[List[int]]
+
+
 def window_layout(dhw: Sequence[int], test_cfg: dict
-                  ) -> Tuple[List[int], List[List[int]]]:
+                  ) -> WindowLayout:
     """The sliding windows of :meth:`AggregatedFasterRCNN3D.predict_volume`
     over a volume of ``dhw`` voxels (never past the volume rounded up to
     the backbone's divisor, 16).
@@ -63,8 +69,8 @@ def window_layout(dhw: Sequence[int], test_cfg: dict
     overlap = to_3tuple(test_cfg.get('overlap', 16))
     win = [min(s, int(math.ceil(n / divisor) * divisor))
            for s, n in zip(size, dhw)]
-    return win, [window_starts(n, w, o)
-                 for n, w, o in zip(dhw, win, overlap)]
+    return WindowLayout(win, [window_starts(n, w, o)
+                 for n, w, o in zip(dhw, win, overlap)])
 
 
 def window_cores(starts: Sequence[int], window: int,

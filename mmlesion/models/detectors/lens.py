@@ -3,7 +3,7 @@
 with Heterogeneous and Partial Labels for Universal Lesion Detection in CT"
 (TMI 2020), Sec. IV-C."""
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,8 @@ def fusion_cfg(cfg: Optional[dict], key: str, default: dict) -> ConfigDict:
 
 
 def dataset_names_of(owner: str, num_datasets: int,
-                     dataset_names: Optional[Sequence[str]]) -> tuple:
+                     dataset_names: Optional[Sequence[str]]
+                     ) -> Tuple[str, ...]:
     """``dataset_names`` checked against ``num_datasets`` (``dataset<i>``
     where None), for the error messages of ``owner``."""
     if dataset_names is not None and len(dataset_names) != num_datasets:
@@ -150,6 +151,12 @@ class ExpertEnsemble:
         return self.add_pred_to_datasample(batch_data_samples, results)
 
 
+class LensProposals(NamedTuple):
+    """The AFP losses and the pooled proposals per image."""
+    losses: dict
+    proposals: InstanceList
+
+
 @MODELS.register_module()
 class LENS(ExpertEnsemble, TwoStageDetector):
     r"""Lesion ensemble: one shared backbone, ``d`` dataset-specific AFPs, a
@@ -235,7 +242,7 @@ class LENS(ExpertEnsemble, TwoStageDetector):
                 batch_data_samples: SampleList,
                 proposal_cfg: ConfigDict,
                 train_id: Optional[int] = None,
-                mode: str = 'test') -> Tuple[dict, InstanceList]:
+                mode: str = 'test') -> LensProposals:
         """Proposals of all AFPs, pooled and NMS'd per image.
 
         Args:
@@ -276,7 +283,7 @@ class LENS(ExpertEnsemble, TwoStageDetector):
             fused.bboxes = fused.bboxes.detach()
             fused.scores = fused.scores.detach()
             pooled.append(fused)
-        return losses, pooled
+        return LensProposals(losses, pooled)
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:

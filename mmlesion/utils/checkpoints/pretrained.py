@@ -9,7 +9,7 @@ import difflib
 import os.path as osp
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, NamedTuple
 from urllib.parse import urlparse
 
 import mmengine
@@ -26,7 +26,14 @@ OPENMMLAB_PREFIXES = ('open-mmlab://', 'openmmlab://')
 _torchvision_table: Dict[str, str] = {}
 
 
-def torchvision_model_urls() -> Tuple[Dict[str, str], str]:
+class ModelUrls(NamedTuple):
+    """torchvision's model URL table and where it came from
+    (``'torchvision X.Y'`` or ``'mmengine bundled table (reason)'``)."""
+    urls: Dict[str, str]
+    source: str
+
+
+def torchvision_model_urls() -> ModelUrls:
     """The ``torchvision://`` name -> URL table and where it came from.
 
     Returns:
@@ -36,7 +43,7 @@ def torchvision_model_urls() -> Tuple[Dict[str, str], str]:
     try:
         import torchvision
         table = get_torchvision_models()
-        return table, f'torchvision {torchvision.__version__}'
+        return ModelUrls(table, f'torchvision {torchvision.__version__}')
     except (ImportError, RuntimeError, OSError) as err:
         reason = f'{type(err).__name__}: {err}'.splitlines()[0][:160]
     if not _torchvision_table:
@@ -44,8 +51,8 @@ def torchvision_model_urls() -> Tuple[Dict[str, str], str]:
             mmengine.load(
                 osp.join(mmengine.__path__[0], 'hub',
                          'torchvision_0.12.json')))
-    return dict(_torchvision_table), \
-        f'mmengine bundled table (torchvision unusable: {reason})'
+    return ModelUrls(dict(_torchvision_table), \
+        f'mmengine bundled table (torchvision unusable: {reason})')
 
 
 def _lookup(table: Dict[str, str], name: str, source: str,

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Scans of the volume replicas: the demo volume planner, sized and
 rendered for a replica (no files written here)."""
-from typing import List, Tuple
+from typing import List, NamedTuple
 
 import numpy as np
 
@@ -20,9 +20,16 @@ def _exact(value: float) -> float:
     return round(value * 128.) / 128.
 
 
+class ReplicaScans(NamedTuple):
+    """A replica's generator (whose ``render_scan``, ``label_map`` and
+    ``luna16_rows`` apply) and its planned scans."""
+    generator: DemoVolumeGenerator
+    scans: List['_Scan']
+
+
 def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int,
                   with_lesions: bool = True
-                  ) -> Tuple[DemoVolumeGenerator, List[_Scan]]:
+                  ) -> ReplicaScans:
     """Plan ``num`` scans of one demo dataset at the replica's size.
 
     The demo's targeted reconstructions (a small field of view on one lung,
@@ -65,4 +72,4 @@ def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int,
         scan.grid = SliceGrid(size.scan_px, spacing, _exact(offset_x),
                               _exact(offset_y))
         scan.z_top = _exact(scan.z_top)
-    return gen, scans
+    return ReplicaScans(gen, scans)

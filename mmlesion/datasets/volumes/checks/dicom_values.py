@@ -27,7 +27,7 @@ HU = stored value x RescaleSlope + RescaleIntercept (C.11.1.1.2), and:
 below air anyway, as it reads other values that are not HU; a Modality LUT
 is refused even then (its HU are unknown to this reader).
 """
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -146,8 +146,15 @@ def padding_of_hu(hu: np.ndarray, low: int, high: int,
     return (hu >= ends[0] - tol) & (hu <= ends[1] + tol)
 
 
+class PydicomHU(NamedTuple):
+    """A file's (frames, rows, columns) float32 HU and where its pixels
+    are padding (None where the file declares none)."""
+    hu: np.ndarray
+    padding: Optional[np.ndarray]
+
+
 def pydicom_hu(path: str, ds, rescale: np.ndarray,
-               fill: float) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+               fill: float) -> PydicomHU:
     """HU of a file's frames decoded by pydicom, padding at ``fill``.
 
     Args:
@@ -171,7 +178,7 @@ def pydicom_hu(path: str, ds, rescale: np.ndarray,
     padding = _padding(ds, words)
     if padding is not None:
         hu[padding] = fill
-    return hu, padding
+    return PydicomHU(hu, padding)
 
 
 def check_rescale_type(path: str, value: str, where: str = '') -> None:

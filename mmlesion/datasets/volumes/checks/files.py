@@ -12,7 +12,7 @@ import math
 import os
 import os.path as osp
 import stat
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -74,14 +74,21 @@ def check_voxel_count(path: str, size: Sequence[int], field: str) -> None:
             'MAX_VOXELS for a real volume this large)')
 
 
-def count_nonfinite(array) -> Tuple[int, Optional[tuple]]:
+class NonFinite(NamedTuple):
+    """How many values of an array are not finite, and the index of the
+    first (None: none)."""
+    count: int
+    first: Optional[tuple]
+
+
+def count_nonfinite(array) -> NonFinite:
     """Non-finite values of an array: (count, index of the first)."""
     bad = ~np.isfinite(array)
     count = int(bad.sum())
     if not count:
-        return 0, None
+        return NonFinite(0, None)
     first = np.unravel_index(int(np.argmax(bad.ravel())), bad.shape)
-    return count, tuple(int(i) for i in first)
+    return NonFinite(count, tuple(int(i) for i in first))
 
 
 def nonfinite_error(path: str, count: int, total: int,

@@ -10,7 +10,7 @@ exist and hold the bytes the header announces.
 import os.path as osp
 import re
 import zlib
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -184,7 +184,14 @@ def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
 _MHD_BYTE_ORDER_FIELDS = ('BinaryDataByteOrderMSB', 'ElementByteOrderMSB')
 
 
-def mhd_byte_order(path: str) -> Tuple[str, bool]:
+class ByteOrder(NamedTuple):
+    """A MetaImage header's byte-order claim as written and whether it is
+    big-endian."""
+    claim: str
+    big_endian: bool
+
+
+def mhd_byte_order(path: str) -> ByteOrder:
     """The byte order a MetaImage header claims for its voxels.
 
     Args:
@@ -200,8 +207,9 @@ def mhd_byte_order(path: str) -> Tuple[str, bool]:
         if name in fields:
             value = fields[name]
             # MetaIO: true if the value starts with T, t or 1
-            return f'{name} = {value}', value.strip()[:1] in ('T', 't', '1')
-    return 'BinaryDataByteOrderMSB absent (little-endian)', False
+            return ByteOrder(f'{name} = {value}',
+                             value.strip()[:1] in ('T', 't', '1'))
+    return ByteOrder('BinaryDataByteOrderMSB absent (little-endian)', False)
 
 
 def _matrix_field(fields: dict) -> str:

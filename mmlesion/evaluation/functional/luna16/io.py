@@ -45,12 +45,20 @@ class LUNA16Candidates(NamedTuple):
     probability: np.ndarray
 
 
-def instance_finding(inst: dict, where: str) -> Tuple[np.ndarray, float, bool]:
+class InstanceFinding(NamedTuple):
+    """The finding of a ``CTVolumeDataset`` instance."""
+    center_world: np.ndarray
+    diameter_mm: float
+    ignored: bool
+
+
+def instance_finding(inst: dict, where: str) -> InstanceFinding:
     """``(center_world, diameter_mm, ignored)`` of a ``CTVolumeDataset``
     instance; a ``ValueError`` naming ``where`` when it lacks them."""
     try:
-        return (np.asarray(inst['center_world'], dtype=np.float64).reshape(3),
-                float(inst['diameter_mm']), bool(inst.get('ignore_flag', 0)))
+        return InstanceFinding(
+            np.asarray(inst['center_world'], dtype=np.float64).reshape(3),
+            float(inst['diameter_mm']), bool(inst.get('ignore_flag', 0)))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{where}: needs 'center_world' [x, y, z] and "
                          f"'diameter_mm' ({err})") from err

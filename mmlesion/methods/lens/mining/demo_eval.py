@@ -9,7 +9,7 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Sequence, Set, Tuple
 
 
 def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
@@ -83,9 +83,17 @@ def followup_missing_lesions(truth: Dict[str, dict],
             if not les['annotated'] and les.get('lesion_id') in annotated}
 
 
+class BoxScore(NamedTuple):
+    """Boxes scored, how many are true, and the (series, lesion index)
+    pairs they hit."""
+    scored: int
+    true: int
+    hit: Set[Tuple[str, int]]
+
+
 def score_boxes(truth: Dict[str, dict],
                 boxes: Iterable[Tuple[str, int, Sequence[float]]]
-                ) -> Tuple[int, int, Set[Tuple[str, int]]]:
+                ) -> BoxScore:
     """Score ``(series, slice, box)`` triples against the truth: a box is
     true when its centre lies in a drawn lesion's section on its slice;
     boxes of series without truth are left out.
@@ -104,7 +112,7 @@ def score_boxes(truth: Dict[str, dict],
         hits = _hits(info, z, box)
         tp += bool(hits)
         found.update((name, i) for i in hits)
-    return n, tp, found
+    return BoxScore(n, tp, found)
 
 
 def _recall(found: Set[Tuple[str, int]],
