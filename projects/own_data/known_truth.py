@@ -17,7 +17,15 @@ plans for random weights (every stage trained, BN in training mode).
 
 ``--annotations boxes`` gives the converter the lesions as a box CSV in
 world millimetres (:func:`write_box_csv`, LUNA16's centre and diameter)
-instead of the label maps.
+instead of the label maps; ``--annotations recist`` as a clinic's RECIST
+sheet (``real_anatomy.write_recist_sheet``: its own headers, read with
+``--columns``, the measured slice and the patient).
+
+``--anatomy real`` puts lesions of 20-80 HU contrast into a real CT scan
+(``projects/own_data/real_anatomy.py``: its "patients" are distinct
+stretches of one real scan, its lesions hyper- or hypodense, one touching
+pair a scan; the measured contrast is printed) instead of the easy scene
+(bright lesions in a uniform noisy body), converted with ``--instances``.
 
 ``--steps make,convert,plan`` stops after planning (the planner's printout
 for a coarse dataset); a step whose output is there is skipped, so the same
@@ -34,8 +42,10 @@ findings per scan, as ``infer_volume`` keeps them),
 ``sensitivity_at_fp_per_scan`` and ``chance_at_fp_per_scan``.
 """
 import json
+import resource
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
@@ -279,6 +289,12 @@ def whole_scan_3d(config: Path, checkpoint: Path, ann_file: Path, out: Path,
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user and system) of the finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _run(*args) -> str:
     proc = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -325,9 +341,15 @@ def main() -> None:
         help='comma-separated steps to run, in this order; a step whose '
         'output exists is skipped')
     parser.add_argument(
-        '--annotations', choices=('masks', 'boxes'), default='masks',
-        help='give the converter the label maps, or the lesions as a box '
-        'CSV in world mm (centre and diameter, as LUNA16)')
+        '--annotations', choices=('masks', 'boxes', 'recist'),
+        default='masks',
+        help='give the converter the label maps, the lesions as a box CSV '
+        'in world mm (centre and diameter, as LUNA16), or as a RECIST '
+        'sheet with clinic headers')
+    parser.add_argument(
+        '--anatomy', choices=('easy', 'real'), default='easy',
+        help='bright lesions in a uniform body, or lesions of 20-80 HU '
+        'contrast in a real CT scan (the shared data folder)')
     parser.add_argument('--no-pretrained', action='store_true',
                         help='plan for random backbone weights (no '
                         'download)')
@@ -335,6 +357,11 @@ def main() -> None:
     out, steps = Path(args.out).resolve(), args.steps.split(',')
     ann, export = out / 'volumes.json', out / '2d'
     config, work = out / 'planned.py', out / 'work'
+    if 'make' in steps and not (out / 'labels').is_dir() and \
+            args.anatomy == 'real':
+        from real_anatomy import RealAnatomySet, make_real_scans
+        print(make_real_scans(out, RealAnatomySet(
+            patients=args.patients, seed=args.seed)).summary())
     if 'make' in steps and not (out / 'labels').is_dir():
         synth = SyntheticSet(
             patients=args.patients, shape=tuple(args.shape),
@@ -345,10 +372,19 @@ def main() -> None:
               f'scans of {args.patients} patients')
     if 'convert' in steps and not ann.is_file():
         labels = [out / 'labels']
+        if args.anatomy == 'real':
+            labels.append('--instances')
         if args.annotations == 'boxes':
             boxes = out / 'boxes.csv'
             print(f'{write_box_csv(out, boxes)} lesions written to {boxes}')
             labels = ['--boxes', boxes]
+        if args.annotations == 'recist':
+            from real_anatomy import RECIST_COLUMNS, write_recist_sheet
+            sheet = out / 'recist.csv'
+            print(f'{write_recist_sheet(out, sheet)} lesions written to '
+                  f'{sheet}')
+            labels = ['--boxes', sheet, '--box-format', 'recist',
+                      '--columns', *RECIST_COLUMNS]
         log = _run('tools/dataset_converters/convert_dataset.py',
                    out / 'images', *labels, '--out', ann, '--export-2d',
                    export, '--val-fraction', .15, '--test-fraction', .25,
@@ -365,8 +401,12 @@ def main() -> None:
     seed = [] if args.train_seed is None else [
         f'randomness.seed={args.train_seed}']
     if 'train' in steps and not (work / 'last_checkpoint').is_file():
+        start = _cpu_seconds(), time.time()
         _run('tools/train.py', config, '--work-dir', work, '--cfg-options',
              *loaders, *args.cfg_options, *seed)
+        print(f'training: {(_cpu_seconds() - start[0]) / 60:.1f} CPU '
+              f'minutes, {(time.time() - start[1]) / 60:.1f} minutes of '
+              'wall time')
     if 'test' in steps:
         ckpt = (work / 'last_checkpoint').read_text().strip()
         metrics = work / 'metrics.json'
