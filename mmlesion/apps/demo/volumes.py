@@ -48,7 +48,7 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
     CONFIG = DemoVolumeConfig
     MARKER = GROUND_TRUTH_FILE
 
-    def lesion_record(self, scan: _Scan, les: PlantedLesion) -> dict:
+    def _lesion_record(self, scan: _Scan, les: PlantedLesion) -> dict:
         """The ``ground_truth.json`` entry of a lesion."""
         outer = les.outer
         world = scan.lesion_world(outer)
@@ -73,7 +73,7 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
                 2. * max(les.parts[1].semi_axes), 4)
         return rec
 
-    def scan_record(self, scan: _Scan) -> dict:
+    def _scan_record(self, scan: _Scan) -> dict:
         """The ``ground_truth.json`` entry of a scan."""
         file, label = _scan_files(scan)
         direction = dict(kits=KITS_DIRECTION, lits=LITS_DIRECTION).get(
@@ -93,7 +93,7 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
         scans = self.plan()
         lesions, lookalikes = [], []
         for s in scans:
-            lesions.extend(self.lesion_record(s, les) for les in s.lesions)
+            lesions.extend(self._lesion_record(s, les) for les in s.lesions)
             for p in s.lookalikes:
                 lookalikes.append(
                     dict(scan=s.scan_id, dataset=s.dataset,
@@ -106,7 +106,7 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
             generator='mmlesion.datasets.demo.volumes',
             version=VOLUME_GENERATOR_VERSION, config=asdict(self.config),
             box_format='x1y1z1x2y2z2_voxel',
-            scans=[self.scan_record(s) for s in scans], lesions=lesions,
+            scans=[self._scan_record(s) for s in scans], lesions=lesions,
             lookalikes=lookalikes)
 
     def luna16_rows(self) -> Tuple[List[list], List[list]]:

@@ -54,8 +54,8 @@ def sample_data_infos(dataset: Any,
             if isinstance(info, Mapping)]
 
 
-def training_data_convention(cfg: Any, dataset: Any = None,
-                             max_images: int = MAX_IMAGES) -> Optional[dict]:
+def _training_data_convention(cfg: Any, dataset: Any = None,
+                              max_images: int = MAX_IMAGES) -> Optional[dict]:
     """The convention of a 2.5D model's training data: the number of
     slices, their interval (mm) and the pixel spacing (mm/px) the model saw.
 
@@ -101,13 +101,13 @@ class DataConventionHook(Hook):
         self._read = False
 
     def convention(self, runner) -> Optional[dict]:
-        """:func:`training_data_convention` of ``runner`` (read once)."""
+        """:func:`_training_data_convention` of ``runner`` (read once)."""
         if not self._read:
             self._read = True
             try:
                 loader = runner.train_dataloader
                 dataset = getattr(loader, 'dataset', None)
-                self._convention = training_data_convention(
+                self._convention = _training_data_convention(
                     runner.cfg, dataset, self.max_images)
             except Exception as err:  # never stop a training for it
                 print_log(

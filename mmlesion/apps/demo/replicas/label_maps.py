@@ -36,7 +36,7 @@ def _write(image_arr: np.ndarray, scan, path: Path, origin=None) -> None:
     sitk.WriteImage(image, str(path), useCompression=path.suffix == '.gz')
 
 
-def kits_record(case_id: str, scan, rng: np.random.Generator) -> dict:
+def _kits_record(case_id: str, scan, rng: np.random.Generator) -> dict:
     """A ``kits.json`` record: the release's fields, synthetic values."""
     size = round(float(rng.uniform(1.5, 9.)), 1)
     return {
@@ -124,7 +124,7 @@ def write_kits19_replica(root: Path, size: ReplicaSize, seed: int,
         if number < KITS19_FIRST_TEST_CASE:
             _write(gen.label_map(scan, tissue), scan,
                    folder / 'segmentation.nii.gz', origin)
-            records.append(kits_record(case_id, scan, rng))
+            records.append(_kits_record(case_id, scan, rng))
             tumours += len(scan.lesions)
         if progress is not None:
             progress.update()

@@ -11,7 +11,7 @@ in *different series* whose identity is known: the demo generator's
 """
 import math
 import os
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -182,9 +182,17 @@ def embed_dataset_boxes(model, dataset, idx: int,
     return embed_boxes(model, data, boxes)
 
 
+class PairDistances(NamedTuple):
+    """Embedding distances of same-lesion and of different-lesion pairs,
+    and what they were measured on (counts of lesions, patients, ...)."""
+    same: np.ndarray
+    different: np.ndarray
+    counts: dict
+
+
 def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
                annotated_only: bool = False
-               ) -> Tuple[np.ndarray, np.ndarray, dict]:
+               ) -> PairDistances:
     """Same / different-lesion embedding distances (:func:`pair_distances`)
     on a demo set, identity by the generator's ``lesion_id``, each lesion
     boxed by its long semi-axis around its centre.
@@ -239,14 +247,15 @@ def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
                          f'(split {split!r})')
     same, diff = pair_distances(np.concatenate(embs), series, patients,
                                 lambda a, b: ids[a] == ids[b])
-    return same, diff, dict(lesions=len(ids), annotated=n_annotated,
-                            patients=len(set(patients)))
+    return PairDistances(same, diff, dict(
+        lesions=len(ids), annotated=n_annotated,
+        patients=len(set(patients))))
 
 
 def deeplesion_pair_distances(model, cfg, root: str, ann_files: Sequence[str],
                               split: Optional[str] = None,
                               skip_missing: bool = True
-                              ) -> Tuple[np.ndarray, np.ndarray, dict]:
+                              ) -> PairDistances:
     """Same (proxy, :func:`deeplesion_proxy_same`) / different-lesion
     embedding distances (:func:`pair_distances`) of the annotated lesions
     on DeepLesion-layout key slices.
@@ -292,9 +301,9 @@ def deeplesion_pair_distances(model, cfg, root: str, ann_files: Sequence[str],
                          f' (split {split}) has its PNG under Images_png/')
     same, diff = pair_distances(np.concatenate(embs), series, patients,
                                 deeplesion_proxy_same(rows))
-    return same, diff, dict(lesions=len(rows),
-                            patients=len(set(patients)),
-                            series=len(set(series)))
+    return PairDistances(same, diff, dict(
+        lesions=len(rows), patients=len(set(patients)),
+        series=len(set(series))))
 
 
 #: Fewest same-lesion (proxy) pairs a delta may be calibrated on.

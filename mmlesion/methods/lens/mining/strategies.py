@@ -383,7 +383,7 @@ def mine_uncertain(single_type_proposals: Sequence[SliceProposals],
     return out
 
 
-def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
+def _embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
     """Each tracklet's smallest embedding distance to an annotation of
     another series of its patient, for those propagation matched and the
     others (a hint at delta's scale).
@@ -449,7 +449,7 @@ class MiningCounts(FieldRecord):
         cross_dataset (int): uncertain boxes of the single-type experts.
         mined_lesions_intra_patient (int): tracklets matched by the
             intra-patient strategy.
-        embedding_distances (dict): :func:`embedding_distance_summary`.
+        embedding_distances (dict): :func:`_embedding_distance_summary`.
     """
     tracklets: int = 0
     propagation: int = 0
@@ -491,7 +491,7 @@ def mine_series(series: Sequence[SeriesMining],
                 s.mined.setdefault(z, []).extend(
                     (b, 'propagation') for b in boxes)
                 counts.propagation += len(boxes)
-    counts.embedding_distances = embedding_distance_summary(series)
+    counts.embedding_distances = _embedding_distance_summary(series)
     if 'intra_patient' in strategies:
         matched = match_intra_patient(
             series, st.dist_thr, st.match_score_thr,
