@@ -47,8 +47,3 @@ TASK_UTILS = _child(mmdet_registry.TASK_UTILS, 'mmlesion.models')
 VISUALIZERS = _child(mmdet_registry.VISUALIZERS, 'mmlesion.visualization')
 VISBACKENDS = _child(mmdet_registry.VISBACKENDS, 'mmlesion.visualization')
 LOG_PROCESSORS = _child(mmdet_registry.LOG_PROCESSORS, 'mmlesion.engine')
-
-#: paper methods: name -> a function returning its
-#: :class:`~mmlesion.utils.method_spec.MethodSpec` (what the shared engines
-#: learn of a method; ``docs/adding_a_method.md``)
-METHODS = Registry('method', scope=_SCOPE, locations=['mmlesion.methods'])

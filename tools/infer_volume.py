@@ -73,6 +73,7 @@ from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_trust_checkpoint_argument,
                                       config_file_error,
                                       scan_check_flags)
+from mmlesion_cli.method_flags import add_method_arguments
 
 
 def shown_defaults() -> dict:
@@ -210,14 +211,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=run['max_pictures'],
                         help='findings drawn and listed in the report')
     parser.add_argument(
-        '--experts', type=int, nargs='+',
-        help='LENS only: the experts to fuse, e.g. 0 (default: the '
-        "config's test_cfg.expert_fusion.experts)")
-    parser.add_argument('--fpr-config',
-                        help='LENS 3D FPR config: final score (s_LENS + '
-                        's_FPR) / 2 (Eq. 2)')
-    parser.add_argument('--fpr-checkpoint', help='the FPR weights')
-    parser.add_argument(
         '--dicom', choices=shown['DICOM_MODES'],
         default=run['dicom'],
         help='DICOM SR (TID 1500) and SEG of the findings: auto = when SCAN '
@@ -230,6 +223,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_cfg_options_argument(parser)
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
+    # each method's own options (mmlesion/methods/<name>/flags.py)
+    add_method_arguments(parser, 'whole_scan')
     args = parser.parse_args(argv)
     if args.read_ahead < 1:
         parser.error(f'--read-ahead must be 1 or more, got {args.read_ahead}')
@@ -269,14 +264,20 @@ def main(argv=None) -> int:
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
     from mmlesion.utils.configs.loading import load_config
     get_tool_logger('infer_volume')
+    try:  # the files a method's options name (LENS's FPR config, weights)
+        _, rescorer = _method_steps(args)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    files = {} if rescorer is None else dict(rescorer.files)
     # what a killed run left beside --out-dir goes, also when this run is
     # refused below (never a path given here)
     if not args.batch:
         remove_stale_staging(args.out_dir, keep=[
-            args.config, args.checkpoint, args.scan[0], args.fpr_config,
-            args.fpr_checkpoint])
-    error = (config_file_error(args.config)
-             or config_file_error(args.fpr_config, '--fpr-config'))
+            args.config, args.checkpoint, args.scan[0], *files.values()])
+    error = config_file_error(args.config) or next(filter(None, (
+        config_file_error(path, '--' + role.replace('_', '-'))
+        for role, path in files.items() if role.endswith('config'))), None)
     if error:  # a typo: the closest config named
         print(f'error: {error}', file=sys.stderr)
         return 1
@@ -332,15 +333,27 @@ def refused_output_line(err: OSError,
     return refused.failure.message(resume)
 
 
+def _method_steps(args: argparse.Namespace):
+    """The model adjustments and the re-scorer (or None) the registered
+    methods make of their options (LENS's --experts, --fpr-config).
+
+    Raises:
+        ValueError: options a method refuses, or one it reads that the
+            parser lacks.
+    """
+    from mmlesion.apis.whole_scan.method_steps import (method_settings,
+                                                       whole_scan_steps)
+    return whole_scan_steps(method_settings(args))
+
+
 def _run_settings(args: argparse.Namespace):
     """The options of the command line as
     :class:`mmlesion.apis.whole_scan.settings.RunSettings`; a method's
     options (LENS's --experts and --fpr-config) as the adjustments and
-    re-scorer its spec makes of them."""
+    re-scorer it makes of them (:func:`_method_steps`)."""
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
-    from mmlesion.utils.method_spec import whole_scan_steps
-    adjustments, rescorer = whole_scan_steps(args)
+    adjustments, rescorer = _method_steps(args)
     return RunSettings(
         detection=DetectionSettings(
             batch_size=args.batch_size,

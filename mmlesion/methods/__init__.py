@@ -1,9 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper methods' workflows, one package each.
 
-Each ``mmlesion/methods/<name>/`` registers its
-:class:`~mmlesion.utils.method_spec.MethodSpec` in
-:data:`mmlesion.registry.METHODS` when imported; its models, datasets and
+Each ``mmlesion/methods/<name>/`` registers what it tells each engine in
+that engine's registry (:mod:`mmlesion.utils.method_registry`): its config
+keys and whole-scan steps when imported, its paper tables from its
+``tables.py`` (imported by the paper harness only); its models, datasets and
 configs stay where mmdet users look for them (``mmlesion/models``,
 ``mmlesion/datasets``, ``configs/<name>/``). Every package here is imported
 with this one, so a new method is a new folder (docs/adding_a_method.md).

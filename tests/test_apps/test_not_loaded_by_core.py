@@ -52,13 +52,6 @@ PATHS = {
 }
 
 
-#: Paths that still load the harness: asking the registered methods for
-#: their whole-scan steps or config keys builds every ``MethodSpec``, and the
-#: methods' packages import the harness for it. Expected to fail (strictly:
-#: a pass fails too) until each engine reads a registry of its own.
-STILL_LOADED = frozenset({'one-scan whole-scan run', 'training', 'test'})
-
-
 def loaded_modules(code: str, work: str) -> List[str]:
     """The ``mmlesion`` modules in ``sys.modules`` after ``code`` ran in a
     fresh interpreter at the repository root (``WORK``: a scratch
@@ -73,10 +66,7 @@ def loaded_modules(code: str, work: str) -> List[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize('path', [
-    pytest.param(p, marks=pytest.mark.xfail(
-        strict=True, reason='the methods import the paper harness'))
-    if p in STILL_LOADED else p for p in sorted(PATHS)])
+@pytest.mark.parametrize('path', sorted(PATHS))
 def test_the_path_loads_no_paper_harness(path, tmp_path):
     loaded = loaded_modules(PATHS[path], str(tmp_path))
     assert 'mmlesion.apis.whole_scan' in loaded or path != (
@@ -85,6 +75,8 @@ def test_the_path_loads_no_paper_harness(path, tmp_path):
             if m == HARNESS or m.startswith(HARNESS + '.')] == []
     if path == 'import mmlesion':
         assert [m for m in loaded if m.startswith('mmlesion.apps')] == []
+    else:  # the methods' registries were asked (their homes imported)
+        assert 'mmlesion.methods.lens' in loaded
 
 
 def test_a_loaded_harness_module_is_seen(tmp_path):

@@ -20,12 +20,12 @@ import pytest
 import yaml
 from modelindex.load_model_index import load
 
+from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES
 from mmlesion.testing import get_config, repo_root
-from mmlesion.utils.method_spec import registered_methods
 
 ROOT = repo_root()
 #: every registered method (a new one needs no edit here)
-METHODS = tuple(registered_methods())
+METHODS = tuple(PAPER_TABLES.parts())
 #: each collection's paper (real arXiv links; kept as they are); a new
 #: method's collection, not listed here, gives its README's link
 PAPERS = {

@@ -44,15 +44,15 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES
 from mmlesion.testing import repo_root
-from mmlesion.utils.method_spec import registered_methods
 from tests.helpers.doc_commands import (DocCommand, doc_commands,
                                            inline_commands)
 from tests.helpers.elixirnet_tiny import tiny_options
 
 ROOT = repo_root()
 #: every registered method (a new one needs no edit here)
-METHODS = tuple(registered_methods())
+METHODS = tuple(PAPER_TABLES.parts())
 DOCS = ([ROOT / 'README.md', ROOT / 'data' / 'README.md'] +
         sorted((ROOT / 'docs').glob('*.md')) +
         [ROOT / 'configs' / m / 'README.md' for m in METHODS])

@@ -19,8 +19,9 @@ import sys
 
 import pytest
 
-from mmlesion.registry import METHODS
+from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES
 from mmlesion.testing import repo_root
+from mmlesion.utils.configs.whole_config import CONFIG_KEYS
 from mmlesion_cli.package_data import module_literals
 from tests.helpers.tool_modules import load_tool
 
@@ -33,7 +34,7 @@ PAGE = repo_root() / 'docs' / 'adding_a_method.md'
 PAGE_ROW = re.compile(r'^\| (\d+) \| `([^`]+)` \|', re.M)
 #: the page's example of the method's one module
 PAGE_MODULE = re.compile(
-    r'`mmlesion/methods/mymethod/__init__\.py`:\s*```python\n(.*?)```',
+    r'`mmlesion/methods/mymethod/tables\.py`:\s*```python\n(.*?)```',
     re.S)
 #: the toy's files, as the page lists them: its package's one module
 #: (spec, rows and table index) and its config
@@ -41,11 +42,11 @@ FILES = {
     '__init__.py': f'''
 import os.path as osp
 
-from mmlesion.registry import METHODS
 from mmlesion.apps.reproduce.execute import FROC_RATES, froc_map
+from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES, PaperTables
 from mmlesion.apps.reproduce.row_stages import train_test_row
 from mmlesion.apps.reproduce.table_index import table_specs
-from mmlesion.utils.method_spec import MethodSpec
+from mmlesion.utils.configs.whole_config import CONFIG_KEYS, ConfigKeys
 
 STEM = {STEM!r}
 CONFIG = osp.join(osp.dirname(__file__), 'configs', STEM + '.py')
@@ -60,18 +61,15 @@ def _table1(ctx, key, seed):
 
 
 BUILDERS = {{'toy/table1': (_table1, froc_map(), FROC_RATES, False)}}
-
-
-@METHODS.register_module(name='toy')
-def toy_method() -> MethodSpec:
-    return MethodSpec(
-        name='toy',
-        tables=table_specs(__file__, BUILDERS, TABLE_INDEX),
-        paper_results={{STEM: {{'sens@4': 50.0}}}},
-        config_prefixes=('toyd', ),
-        step_times={{'toyd': 0.5}},
-        config_keys={{'ToyDetector': {{
-            'test_cfg': frozenset({{'score_thr'}})}}}})
+PAPER_TABLES.register(PaperTables(
+    name='toy',
+    tables=table_specs(__file__, BUILDERS, TABLE_INDEX),
+    paper_results={{STEM: {{'sens@4': 50.0}}}},
+    config_prefixes=('toyd', ),
+    step_times={{'toyd': 0.5}}))
+CONFIG_KEYS.register(ConfigKeys(
+    name='toy', keys={{'ToyDetector': {{
+        'test_cfg': frozenset({{'score_thr'}})}}}}))
 ''',
     f'configs/{STEM}.py': f'''
 _base_ = {str(repo_root() / 'configs' / 'demo' /
@@ -97,7 +95,8 @@ def toy_method(tmp_path):
         yield importlib.import_module('toy_method')
     finally:
         sys.path.remove(str(tmp_path))
-        METHODS.module_dict.pop('toy', None)
+        PAPER_TABLES.module_dict.pop('toy', None)
+        CONFIG_KEYS.module_dict.pop('toy', None)
         for name in [m for m in sys.modules if m.split('.')[0] ==
                      'toy_method']:
             del sys.modules[name]
@@ -151,7 +150,7 @@ def test_the_page_adds_at_most_8_files_in_4_folders(tmp_path):
             f'{len(files) + 1} files with `model-index.yml`.'
             ) in ' '.join(text.split())
     # the workflow is one module, as the toy's: spec, rows and index
-    assert 'mmlesion/methods/mymethod/__init__.py' in files
+    assert 'mmlesion/methods/mymethod/tables.py' in files
     assert [n for n in FILES if '/' not in n] == ['__init__.py']
     (example, ) = PAGE_MODULE.findall(text)
     module = tmp_path / '__init__.py'
@@ -169,7 +168,7 @@ def test_an_unregistered_toy_is_nowhere(toy_method):
     from mmlesion.apps.reproduce import TABLES
     from mmlesion.apps.reproduce.estimate import SECONDS_PER_TRAINING_ITEM
     assert 'toy/table1' in TABLES and 'toyd' in SECONDS_PER_TRAINING_ITEM
-    METHODS.module_dict.pop('toy')
+    PAPER_TABLES.module_dict.pop('toy')
     assert 'toy/table1' not in TABLES
     assert 'toyd' not in SECONDS_PER_TRAINING_ITEM
     with pytest.raises(KeyError, match="unknown table 'toy/table1'"):

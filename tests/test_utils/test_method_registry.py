@@ -1,76 +1,161 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What the engines read of the registered methods
-(:mod:`mmlesion.utils.method_spec`): every method's spec, a field merged
-over them (a key given twice refused, naming both), and the whole-scan
-steps a run's options ask for (LENS's experts and FPR re-scorer)."""
-from argparse import Namespace
+"""The registry of each engine (:mod:`mmlesion.utils.method_registry`):
+the methods' parts in the paper harness's, the whole-scan API's and the
+whole-config check's registries; a part of the wrong type or without a
+required field refused when it registers, naming the method and the field;
+a field merged over the methods (a key given twice refused, naming both);
+the whole-scan steps a run's options ask for and the flags behind them
+(a renamed flag fails, naming the option)."""
+import argparse
+from dataclasses import dataclass
+from typing import Callable, FrozenSet, Mapping, Optional, Tuple
 
 import pytest
 
-from mmlesion.registry import METHODS
-from mmlesion.utils.method_spec import (MethodSpec, MethodView,
-                                        registered_methods, whole_scan_steps)
+from mmlesion.apis.whole_scan.method_steps import (WHOLE_SCAN_STEPS,
+                                                   WholeScanMethod,
+                                                   method_settings,
+                                                   whole_scan_steps)
+from mmlesion.apps.reproduce.paper_tables import (PAPER_TABLES, PaperTables,
+                                                  paper_view)
+from mmlesion.utils.configs.whole_config import CONFIG_KEYS, ConfigKeys
+from mmlesion.utils.method_registry import (MethodPart, MethodRegistry,
+                                            required)
+from mmlesion_cli.method_flags import add_method_arguments
+
+
+@dataclass(frozen=True)
+class _Part(MethodPart):
+    sizes: Mapping[str, Tuple[int, ...]] = required()
+    names: FrozenSet[str] = frozenset()
+    rate: float = 1.0
+    make: Optional[Callable[[int], int]] = None
 
 
 @pytest.fixture
-def extra_method():
-    """Register a method for one test (``register(name, **fields)``)."""
+def registered():
+    """Register parts for one test (``registered(registry, part)``)."""
     added = []
 
-    def register(name, **fields):
-        METHODS.register_module(name=name,
-                                module=lambda: MethodSpec(name, **fields))
-        added.append(name)
+    def register(registry, part):
+        registry.register(part)
+        added.append((registry, part.name))
+        return part
 
     yield register
-    for name in added:
-        METHODS.module_dict.pop(name, None)
+    for registry, name in added:
+        registry.module_dict.pop(name, None)
 
 
-def test_the_four_methods_are_registered():
-    assert set(registered_methods()) >= {'elixirnet', 'retinanet_lesion',
+def test_each_engine_has_the_methods_parts():
+    assert set(PAPER_TABLES.parts()) == {'elixirnet', 'retinanet_lesion',
                                          'aggregated3d', 'lens'}
+    assert set(CONFIG_KEYS.parts()) == {'retinanet_lesion', 'aggregated3d',
+                                        'lens'}
+    assert set(WHOLE_SCAN_STEPS.parts()) == {'lens'}
 
 
-def test_a_key_of_two_methods_is_refused(extra_method):
-    view = MethodView('step_times')
+@pytest.mark.parametrize('fields,message', [
+    (dict(sizes={'a': (1, 2)}, rate='fast'),
+     "_Part of method 'toy': field 'rate' must be float, not str fast"),
+    (dict(sizes={'a': [1, 2]}), "field 'sizes' must be Mapping"),
+    (dict(sizes={'a': (1, 'x')}), "field 'sizes' must be Mapping"),
+    (dict(sizes={}, names={'a'}), "field 'names' must be FrozenSet"),
+    (dict(sizes={}, make=3), "field 'make' must be Optional"),
+    (dict(), "_Part of method 'toy': field 'sizes' is required"),
+])
+def test_a_wrong_part_fails_when_made_naming_method_and_field(fields,
+                                                               message):
+    with pytest.raises(TypeError, match=message.replace('(', r'\(')):
+        _Part('toy', **fields)
+    part = _Part('toy', sizes={'a': (1, 2)}, names=frozenset({'b'}), rate=2,
+                 make=abs)
+    assert part.rate == 2
+
+
+def test_the_engines_parts_are_checked_at_registration():
+    with pytest.raises(TypeError, match="PaperTables of method 'toy': field "
+                       "'step_times' must be Mapping"):
+        PaperTables('toy', step_times={'toyd': 'half a second'})
+    with pytest.raises(TypeError, match="ConfigKeys of method 'toy': field "
+                       "'keys' must be Mapping"):
+        ConfigKeys('toy', keys={'Toy': {'test_cfg': {'score_thr'}}})
+    with pytest.raises(TypeError, match="WholeScanMethod of method 'toy': "
+                       "field 'steps' is required"):
+        WholeScanMethod('toy', add_arguments=print, settings=print)
+    with pytest.raises(TypeError, match='registers a PaperTables here, not '
+                       'ConfigKeys'):
+        PAPER_TABLES.register(ConfigKeys('toy', keys={}))
+
+
+def test_a_name_registered_twice_is_refused(registered):
+    registry = MethodRegistry('toy parts', _Part)
+    registered(registry, _Part('toy', sizes={}))
+    with pytest.raises(KeyError, match="method 'toy' is already registered"):
+        registry.register(_Part('toy', sizes={}))
+    with pytest.raises(KeyError, match="unknown method 'other' in toy "
+                       r"parts; registered: \['toy'\]"):
+        registry.part('other')
+
+
+def test_a_key_of_two_methods_is_refused(registered):
+    view = paper_view('step_times')
     assert 'lens' in view
-    extra_method('copycat', step_times={'lens': 1.0})
+    registered(PAPER_TABLES, PaperTables('copycat', step_times={'lens': 1.0}))
     with pytest.raises(ValueError, match="'lens' is given by both 'copycat' "
                        "and 'lens'"):
         view['lens']
 
 
-def test_a_function_returning_no_spec_is_named(extra_method):
-    METHODS.register_module(name='broken', module=lambda: {'name': 'x'})
-    try:
-        with pytest.raises(TypeError, match=r"METHODS\['broken'\]"):
-            registered_methods()
-    finally:
-        METHODS.module_dict.pop('broken')
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    assert add_method_arguments(parser, 'whole_scan') == ['lens']
+    return parser
 
 
-def test_whole_scan_steps_of_the_options(extra_method):
+def test_whole_scan_steps_of_the_options(registered):
     from mmlesion.methods.lens.experts import LensExperts
     from mmlesion.methods.lens.fpr_rescore import LensFPRRescorer
-    none = Namespace(experts=None, fpr_config=None, fpr_checkpoint=None)
-    assert whole_scan_steps(none) == ((), None)
-    adjust, rescorer = whole_scan_steps(Namespace(
-        experts=[1], fpr_config='fpr.py', fpr_checkpoint='fpr.pth'))
+    parser = _parser()
+    assert whole_scan_steps(method_settings(parser.parse_args([]))) == (
+        (), None)
+    adjust, rescorer = whole_scan_steps(method_settings(parser.parse_args(
+        ['--experts', '1', '--fpr-config', 'fpr.py', '--fpr-checkpoint',
+         'fpr.pth'])))
     assert adjust == (LensExperts([1]), )
     assert isinstance(rescorer, LensFPRRescorer)
-    extra_method('second', whole_scan_steps=lambda options: ((), object()))
+    assert rescorer.files == dict(fpr_config='fpr.py',
+                                  fpr_checkpoint='fpr.pth')
+    registered(WHOLE_SCAN_STEPS, WholeScanMethod(
+        'second', add_arguments=lambda parser: None,
+        settings=lambda args: None, steps=lambda s: ((), object())))
     with pytest.raises(ValueError, match='one re-scorer per run'):
-        whole_scan_steps(Namespace(experts=None, fpr_config='fpr.py',
-                                   fpr_checkpoint='fpr.pth'))
+        whole_scan_steps(method_settings(parser.parse_args(
+            ['--fpr-config', 'fpr.py', '--fpr-checkpoint', 'fpr.pth'])))
+
+
+def test_a_renamed_flag_fails_loudly(monkeypatch):
+    """A flag renamed in the parser but not in the settings (or a tool
+    that never added the method's flags) is an error naming the option,
+    never LENS silently off."""
+    from mmlesion.methods.lens import flags
+    args = _parser().parse_args(['--experts', '0'])
+    del args.fpr_checkpoint  # as if renamed to --fpr-weights
+    with pytest.raises(ValueError, match="method 'lens' reads the option "
+                       "'fpr_checkpoint', which the tool's parser lacks"):
+        method_settings(args)
+    with pytest.raises(ValueError, match="'experts'"):
+        method_settings(argparse.Namespace())
+    assert flags.LensScanSettings.from_args(_parser().parse_args(
+        ['--experts', '0', '2'])).experts == (0, 2)
 
 
 def test_an_index_and_builders_that_differ_are_refused(tmp_path):
     from mmlesion.apps.reproduce.table_index import table_specs
     index = {'toy/t1': {'title': 'T1', 'rows': ['a']}}
-    spec_file = str(tmp_path / '__init__.py')
+    spec_file = str(tmp_path / 'tables.py')
     assert table_specs(spec_file, {'toy/t1': (None, {}, (), False)},
                        index)['toy/t1'].row_keys == ['a']
-    with pytest.raises(ValueError, match=r"__init__.py: tables "
+    with pytest.raises(ValueError, match=r"tables.py: tables "
                        r"\['toy/t1', 'toy/t2'\] are in TABLE_INDEX or"):
         table_specs(spec_file, {'toy/t2': (None, {}, (), False)}, index)

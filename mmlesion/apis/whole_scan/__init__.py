@@ -11,6 +11,9 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
                      the detection, run and batch options; a method's steps
                      as its caller hands them in (``ModelAdjustment``,
                      ``FindingRescorer``)
+``method_steps``     the registry of what methods add to a run
+                     (``WHOLE_SCAN_STEPS``: their options, typed settings
+                     and steps)
 ``results``          a scan's result and its findings; findings.json's schema
 ``model``            the detector's data convention, provenance, demo warning,
                      operating point

@@ -189,7 +189,8 @@ class DetectionSettings:
 class ModelAdjustment(Protocol):
     """An option of a method's detector that the caller hands to a run
     (:attr:`RunSettings.adjustments`; e.g. the experts a multi-dataset
-    model fuses, made by a method's ``MethodSpec.whole_scan_steps``):
+    model fuses, made by a method's ``WholeScanMethod.steps``,
+    :mod:`.method_steps`):
     checked and set
     in the config before anything slow, set on the built model, and
     recorded in ``findings.json``'s ``settings``.
@@ -216,7 +217,7 @@ class FindingRescorer(Protocol):
     """A second opinion on a scan's stacked 3D findings that the caller
     hands to a run (:attr:`RunSettings.rescorer`; e.g. a method's false
     positive reduction network, made by its
-    ``MethodSpec.whole_scan_steps``).
+    ``WholeScanMethod.steps``).
 
     Attributes:
         files (Mapping[str, str | None]): the files it reads by role (e.g.

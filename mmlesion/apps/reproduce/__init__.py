@@ -3,7 +3,8 @@
 (``tools/reproduce.py``): plans of stages, their execution, the table."""
 from .execute import (StageError, compare, plan_lines, run_rows, summarise,
                       table_markdown, write_table)
-from .plan import PlanContext, Row, Stage, TableSpec
+from .paper_tables import TableSpec
+from .plan import PlanContext, Row, Stage
 from .tables import TABLES, build_rows
 
 __all__ = [

@@ -22,13 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Mapping, Optional
 
-from mmlesion.utils.method_spec import MethodView
+from .paper_tables import paper_view
 
 #: step-time family (a word of config file names) -> seconds per training
 #: image (2D) or crop (3D) on one H100, fp32, from
 #: ``projects/benchmarks/benchmark_*.py --device cuda``: each registered
 #: method's ``step_times`` (its source beside each number)
-SECONDS_PER_TRAINING_ITEM: Mapping[str, float] = MethodView('step_times')
+SECONDS_PER_TRAINING_ITEM: Mapping[str, float] = paper_view('step_times')
 
 #: CPU seconds per training image of Faster R-CNN R18-FPN (3 slices,
 #: batch 2, one thread, random weights, forward + backward + SGD step):
@@ -54,7 +54,7 @@ PAPER_TRAINING_ITEMS = {'deeplesion': 22919, 'kits19': 13147,
 #: a method's own training sets: dataset name -> data root (or None) ->
 #: items per epoch (each registered method's ``training_items``)
 METHOD_TRAINING_ITEMS: Mapping[str, Callable[[Optional[str]], int]] = \
-    MethodView('training_items')
+    paper_view('training_items')
 
 #: LUNA16 10-fold cross-validation: about 2,400 training iterations of one
 #: crop per epoch and fold (9 of 10 subsets), as the 3D configs sample crops
@@ -102,7 +102,7 @@ def family(config: str) -> str:
     if not found:
         raise ValueError(
             f'{config}: no shipped step time for this kind of config; its '
-            "method's MethodSpec.step_times names none of "
+            "method's PaperTables.step_times names none of "
             f'{sorted(SECONDS_PER_TRAINING_ITEM)} (docs/adding_a_method.md)')
     return max(found, key=len)
 

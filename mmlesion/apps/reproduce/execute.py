@@ -29,9 +29,10 @@ from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.configs.cfg_options import strings_under
 from .paper_results import PAPER_RESULTS
+from .paper_tables import TableSpec
+from .plan import (MetricMap, PlanContext, Row, Stage, parse_cfg_options,
+                   parsed_config, repo_root)
 from .variants import READ_ROWS, VARIANTS, row_setting
-from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
-                   parse_cfg_options, parsed_config, repo_root)
 
 LAST = '@last:'
 #: the checkpoint ``save_best`` keeps (``best_<key>_epoch_<n>.pth``)

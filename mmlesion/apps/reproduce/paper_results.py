@@ -9,7 +9,7 @@ no results (OpenMMLab's ``Results`` are for models with weights).
 """
 from typing import Dict, Mapping, Optional, Sequence
 
-from mmlesion.utils.method_spec import MethodView
+from .paper_tables import paper_view
 
 #: the FP rates per image of a DeepLesion 2D FROC row (0.5 .. 16)
 FROC_ROW_RATES = (0.5, 1, 2, 3, 4, 8, 16)
@@ -24,11 +24,11 @@ def froc_row(sens: Sequence[float], map_: Optional[float] = None,
 
 
 #: model -> metric -> the paper's number, of every registered method
-PAPER_RESULTS: Mapping[str, Mapping[str, float]] = MethodView(
+PAPER_RESULTS: Mapping[str, Mapping[str, float]] = paper_view(
     'paper_results')
 #: quoted rows (another paper's method, never run) -> the method whose
 #: README prints them
-QUOTED_MODELS: Mapping[str, str] = MethodView('quoted_models')
+QUOTED_MODELS: Mapping[str, str] = paper_view('quoted_models')
 #: models without a config of their own (e.g. pooled candidates of two
 #: models) -> the method whose README prints them
-MERGED_MODELS: Mapping[str, str] = MethodView('merged_models')
+MERGED_MODELS: Mapping[str, str] = paper_view('merged_models')

@@ -7,10 +7,11 @@ fails on a quoted number that is none of :func:`quotable_numbers`, or that
 stands beside another row, model or section than the paper's.
 """
 import re
-from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
-from mmlesion.utils.method_spec import MethodView, registered_methods
 from .paper_results import MERGED_MODELS, PAPER_RESULTS, QUOTED_MODELS
+from .paper_tables import (PAPER_TABLES, Gain, Printed, ResultRow,
+                           paper_view)
 from .plan import LazyMapping
 
 
@@ -18,63 +19,12 @@ def _by_method(attr: str) -> Mapping[str, Any]:
     """Method name -> one mapping field of its spec (every registered
     method's)."""
     return LazyMapping(lambda: {name: getattr(spec, attr) for name, spec
-                                in registered_methods().items()})
-
-
-class Printed(NamedTuple):
-    """A number a paper prints (or one derived from printed ones), and
-    where it stands.
-
-    Args:
-        value (float): the number.
-        where (str): its table or section (``'Table III'``,
-            ``'Sec. IV-F'``), as a document cites it.
-        row (str): the row, model or setting it belongs to.
-        column (str): its column or quantity.
-        names (tuple[str]): how a document names that row (or column)
-            beside the number; a document that quotes the number beside
-            another entry's name instead fails
-            ``tests/test_docs/test_paper_quotes.py``. Empty: not checked.
-        unit (str): what a document writes after it (``'s'``, ``'%'``,
-            ``'K'``, ``'points'``; empty: a bare number).
-        printed (bool): False for a number derived from printed ones (a
-            ratio of two times), which a document must call derived.
-    """
-    value: float
-    where: str
-    row: str
-    column: str
-    names: Tuple[str, ...] = ()
-    unit: str = ''
-    printed: bool = True
-
-
-class ResultRow(NamedTuple):
-    """Where a model's numbers of :data:`.paper_results.PAPER_RESULTS`
-    stand in its paper: one table (or section, or figure) and row.
-
-    Args:
-        where (str): the table, figure or section (``'Table 5'``,
-            ``'Fig. 4c'``, ``'the text on Table 5'``), as a document cites it.
-        row (str): the row as the paper prints it.
-        names (tuple[str]): how a document names that row beside one of its
-            numbers (:class:`Printed`'s ``names``).
-        keys (tuple[str]): the metric keys of the model that stand there
-            (empty: all of them).
-        printed (bool): False where the paper prints the row's numbers only
-            as another row's minus a gain (a document must call them
-            derived).
-    """
-    where: str
-    row: str
-    names: Tuple[str, ...]
-    keys: Tuple[str, ...] = ()
-    printed: bool = True
+                                in PAPER_TABLES.parts().items()})
 
 
 #: model of :data:`.paper_results.PAPER_RESULTS` -> the places of its
 #: numbers (each registered method's ``result_rows``)
-RESULT_ROWS: Mapping[str, Tuple[ResultRow, ...]] = MethodView('result_rows')
+RESULT_ROWS: Mapping[str, Tuple[ResultRow, ...]] = paper_view('result_rows')
 
 
 def result_column(key: str) -> Tuple[str, str]:
@@ -103,25 +53,7 @@ PAPER_TEXT: Mapping[str, Mapping[str, Printed]] = _by_method('printed')
 #: documents quote in prose, placed like :data:`PAPER_TEXT`: metric key ->
 #: (table, column, names, unit); the row is the model's
 RESULT_COLUMNS: Mapping[str, Tuple[str, str, Tuple[str, ...], str]] = \
-    MethodView('result_columns')
-
-
-class Gain(NamedTuple):
-    """A difference of two paper numbers that documents quote as a gain
-    (derived from the table's rows; :class:`Printed`'s ``names``).
-
-    Args:
-        model (str): the model of :data:`.paper_results.PAPER_RESULTS`.
-        minus (str): the model it is compared with.
-        key (str): the metric key.
-        where (str): the table of the two rows.
-        names (tuple[str]): how a document names the step.
-    """
-    model: str
-    minus: str
-    key: str
-    where: str
-    names: Tuple[str, ...]
+    paper_view('result_columns')
 
 
 #: differences of two paper numbers that the documents quote as a gain:
@@ -142,11 +74,11 @@ def model_method(model: str) -> str:
     if model in MERGED_MODELS:
         return MERGED_MODELS[model]
     prefix = model.split('@')[0].split('-')[0].split('_')[0]
-    for name, spec in registered_methods().items():
+    for name, spec in PAPER_TABLES.parts().items():
         if prefix in spec.config_prefixes:
             return name
     raise KeyError(f'{model}: no registered method has the config prefix '
-                   f'{prefix!r} (MethodSpec.config_prefixes)')
+                   f'{prefix!r} (PaperTables.config_prefixes)')
 
 
 def paper_difference(method: str, name: str) -> float:

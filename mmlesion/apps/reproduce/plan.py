@@ -106,29 +106,6 @@ class Row:
 
 
 @dataclass
-class TableSpec:
-    """A reproducible paper table.
-
-    Args:
-        name (str): ``<method>/<table>``.
-        title (str): what the paper's table shows.
-        row_keys (list[str]): its rows, in the paper's order.
-        build (callable): ``build(ctx, key, seed) -> Row``.
-        columns (list[str]): the paper keys the table prints.
-        folds (bool): whether the rows are LUNA16 10-fold rows.
-        picture_rates (list[float]): FP rates of the FROC picture (the
-            ``sens@r`` columns), empty for none.
-    """
-    name: str
-    title: str
-    row_keys: List[str]
-    build: Callable[['PlanContext', str, int], Row]
-    columns: List[str]
-    folds: bool = False
-    picture_rates: Sequence[float] = ()
-
-
-@dataclass
 class PlanContext:
     """The options every row is built with.
 

@@ -7,13 +7,14 @@ A method keeps the index of its tables as a plain literal dict,
 (``mmlesion/methods/<name>/``), so that ``tools/reproduce.py --help`` lists
 every method's tables by reading it with :mod:`ast`, without importing
 mmlesion (:func:`mmlesion_cli.package_data.package_literals`); the method
-builds its :class:`~.plan.TableSpec` objects from it with
+builds its :class:`~.paper_tables.TableSpec` objects from it with
 :func:`table_specs`.
 """
 from typing import (Any, Callable, Dict, List, Mapping, NamedTuple, Sequence,
                     Tuple)
 
-from .plan import LazyMapping, TableSpec
+from .paper_tables import TableSpec
+from .plan import LazyMapping
 
 #: a table's row builder, the paper keys it prints, its FROC picture's FP
 #: rates, and whether its rows are LUNA16 10-fold rows

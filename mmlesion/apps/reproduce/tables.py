@@ -1,16 +1,16 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper tables ``tools/reproduce.py`` knows, as rows of stages: the
 tables of every registered method (``mmlesion/methods/<name>/tables.py``,
-:class:`~mmlesion.utils.method_spec.MethodSpec`'s ``tables``). The paper's
+:class:`~.paper_tables.PaperTables`'s ``tables``). The paper's
 numbers are not here: they are in :mod:`.paper_results`.
 """
 from typing import List, Mapping, Optional
 
-from mmlesion.utils.method_spec import MethodView, method_spec
-from .plan import PlanContext, Row, TableSpec
+from .paper_tables import PAPER_TABLES, TableSpec, paper_view
+from .plan import PlanContext, Row
 
-#: table name -> its :class:`~.plan.TableSpec`, of every registered method
-TABLES: Mapping[str, TableSpec] = MethodView('tables')
+#: table name -> its :class:`~.paper_tables.TableSpec`, of every registered method
+TABLES: Mapping[str, TableSpec] = paper_view('tables')
 
 
 def build_rows(table: str, ctx: PlanContext, rows: Optional[List[str]],
@@ -33,9 +33,9 @@ def build_rows(table: str, ctx: PlanContext, rows: Optional[List[str]],
 
 def table_data_folders(table: str, ctx: PlanContext) -> List[str]:
     """Every data folder a table reads: its method's
-    ``MethodSpec.data_folders``, else ``--data-root`` or the method's
+    ``PaperTables.data_folders``, else ``--data-root`` or the method's
     default data root."""
-    spec = method_spec(table.split('/')[0])
+    spec = PAPER_TABLES.part(table.split('/')[0])
     if spec.data_folders is not None:
         return spec.data_folders(table, ctx)
     return [ctx.data_root or spec.data_root]

@@ -15,7 +15,7 @@ The synthetic batch follows the model:
   boxes per image, a box-shaped mask each when the model has a
   segmentation head, and for a model of several datasets
   (``num_datasets``) one ``dataset_id`` per batch (cycling through them).
-- **other inputs**: a registered method's (``MethodSpec.training_inputs``
+- **other inputs**: a registered method's (``PaperTables.training_inputs``
   reads the config of its detector ``type``, ``synthetic_batches`` makes
   the batch of that input's kind), e.g. 3D crops or patches.
 """
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping,
                     Optional, Sequence, TextIO, Tuple)
 
-from mmlesion.utils.method_spec import MethodView
 from .estimate import StepTime, shipped_step_time
+from .paper_tables import paper_view
 from .plan import parse_cfg_options, parsed_config
 
 if TYPE_CHECKING:
@@ -46,17 +46,17 @@ DEFAULT_IMAGE_SIZE = 512
 #: the config timed for a stage the plan names only by its step-time
 #: family (e.g. a cross-validation's folds): family -> config (each
 #: registered method's ``family_configs``)
-FAMILY_CONFIGS: Mapping[str, str] = MethodView('family_configs')
+FAMILY_CONFIGS: Mapping[str, str] = paper_view('family_configs')
 #: detector ``type`` -> (config, batch size) -> its :class:`TrainingInput`,
 #: for the models whose input is no 2D image (each registered method's
 #: ``training_inputs``)
 METHOD_TRAINING_INPUTS: Mapping[str, Callable[['Config', int],
                                               'TrainingInput']] = \
-    MethodView('training_inputs')
+    paper_view('training_inputs')
 #: training-input kind -> (input, step) -> a synthetic batch (each
 #: registered method's ``synthetic_batches``)
 METHOD_BATCHES: Mapping[str, Callable[['TrainingInput', int], dict]] = \
-    MethodView('synthetic_batches')
+    paper_view('synthetic_batches')
 
 
 def strip_pretrained(node: Any) -> None:

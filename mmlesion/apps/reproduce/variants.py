@@ -5,33 +5,19 @@ not print legibly (:data:`READ_ROWS`): the one definition ``table.md``,
 ``--compare``, the method README and the metafile's ``Paper Row`` follow
 (docs/reproduce.md).
 """
-from typing import Mapping, NamedTuple, Optional
+from typing import Mapping
 
-from mmlesion.utils.method_spec import MethodView
 from .paper_results import QUOTED_MODELS
-
-
-class Variant(NamedTuple):
-    """A model that differs from the paper's setting of its row.
-
-    Args:
-        what (str): what differs, in a few words.
-        paper_reading (str, optional): the model that is the paper's
-            reading of the row, a row of the same table; its paper numbers
-            are the row's. None: no model is, the variant carries the
-            paper's numbers and its comparison is marked.
-    """
-    what: str
-    paper_reading: Optional[str] = None
+from .paper_tables import Variant, paper_view
 
 
 #: model (config stem) -> how it differs from the paper's setting of its
 #: row (each registered method's ``variants``)
-VARIANTS: Mapping[str, Variant] = MethodView('variants')
+VARIANTS: Mapping[str, Variant] = paper_view('variants')
 #: models that are our reading of a paper row whose setting the paper does
 #: not print legibly -> the row and what it is read as (each registered
 #: method's ``read_rows``)
-READ_ROWS: Mapping[str, str] = MethodView('read_rows')
+READ_ROWS: Mapping[str, str] = paper_view('read_rows')
 
 
 def row_setting(model: str) -> str:

@@ -9,10 +9,14 @@ from dataclasses import replace
 from typing import Dict, List, Sequence, Tuple
 
 from mmlesion.apps.reproduce.execute import root_options
+from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES, PaperTables
 from mmlesion.apps.reproduce.plan import MetricMap, PlanContext, Row, Stage
 from mmlesion.apps.reproduce.row_stages import device_option as _device
 from mmlesion.apps.reproduce.row_stages import train_stage as _train
-from .paper import LENS_DOMAIN_ADAPT, LENS_RATES, lens_map
+from mmlesion.apps.reproduce.table_index import table_specs
+from .paper import (GAINS, LENS_DOMAIN_ADAPT, LENS_RATES, PAPER_RESULTS,
+                    PRINTED, RESULT_COLUMNS, RESULT_ROWS, VARIANTS, lens_map)
+from .step_time import fpr_patches, patch_batch, patch_input
 
 L = 'configs/lens'
 _FULL = 'densenet121-2.5d_fpn_1xb4-radam-8e'
@@ -361,3 +365,68 @@ LENS_BUILDERS = {
         (2, _lens_table2, _columns('lens/infer_ms')),
         (3, _lens_table3, _columns(*COUNT_COLUMNS)),
         (4, _lens_table4, _columns('lens/infer_time_x', 'lens/model_size_x')))}
+
+#: each table's title and rows, in the paper's order
+TABLE_INDEX = {
+    'lens/table1': {
+        'title': ('LENS Table I: DeepLesion manual 1K 3D test set, '
+                  'sensitivity at 1/8..8 FPs per sub-volume'),
+        'rows': ['baseline', 'a', 'b', 'c', 'd', 'e'],
+    },
+    'lens/table2': {
+        'title': ('LENS Table II: proposal networks in row (d) (RPN, '
+                  'CenterNet, FCOS in two stages and one, AFP), average '
+                  'sensitivity on the manual 1K 3D test set; inference ms '
+                  'per slice quoted'),
+        'rows': ['rpn', 'centernet', 'fcos_one_stage', 'fcos', 'afp'],
+    },
+    'lens/table3': {
+        'title': ('LENS Table III: the mining strategies on DeepLesion '
+                  'alone, average sensitivity (manual 1K 3D test set) and '
+                  'what each trains on (3D and 2D GT, 2D uncertain, slices; '
+                  'thousands)'),
+        'rows': ['no_mining', 'cross_slice', 'intra_patient',
+                 'cross_dataset', 'unlabeled'],
+    },
+    'lens/table4': {
+        'title': ('LENS Table IV: ways to combine the datasets, average '
+                  'sensitivity (manual 1K 3D test set); time and size '
+                  'quoted; domain adaptation quoted, not run'),
+        'rows': ['single', 'pooling', 'positive_pooling', 'separate',
+                 'proposed', 'uncertain_as_gt', 'domain_adapt'],
+    },
+}
+
+#: benchmark_lens.py: 28.7 ms per 9-slice image with 4 experts, inference;
+#: training taken as 3.03x, the ratio benchmark_elixirnet.py measured for
+#: Faster R-CNN (50.9 / 16.8)
+_DETECTOR_STEP = 0.0287 * 3.03
+
+
+def _data_folders(table: str, ctx) -> list:
+    """DeepLesion, the other releases beside it and their exports."""
+    return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
+
+
+#: LENS's part of the paper harness
+PAPER_TABLES.register(PaperTables(
+    name='lens',
+    tables=table_specs(__file__, LENS_BUILDERS, TABLE_INDEX),
+    paper_results=PAPER_RESULTS,
+    config_prefixes=('lens', 'mulan'),
+    quoted_models=(LENS_DOMAIN_ADAPT, ),
+    variants=VARIANTS,
+    printed=PRINTED,
+    gains=GAINS,
+    result_columns=RESULT_COLUMNS,
+    result_rows=RESULT_ROWS,
+    # the 2.5D detectors (MULAN baseline too); the 3D FPR network per
+    # 8 x 64 x 64 patch: 0.8 ms, timed by ``tools/reproduce.py
+    # lens/table1 --dry-run --time-iters 5`` on one H100 80GB (batch 32
+    # patches, fp32)
+    step_times={'lens': _DETECTOR_STEP, 'mulan': _DETECTOR_STEP,
+                'lens-fpr': 0.0008},
+    training_items={'deeplesion-fpr': fpr_patches},
+    training_inputs={'LENSFPR': patch_input},
+    synthetic_batches={'patch': patch_batch},
+    data_folders=_data_folders))

@@ -14,13 +14,15 @@ import inspect
 import logging
 import numbers
 import typing
+from dataclasses import dataclass
 from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Mapping,
                     NamedTuple, Optional, Set, Tuple)
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..method_spec import MethodView
+from ..method_registry import (MethodPart, MethodRegistry, MethodView,
+                               required)
 
 from .cfg_options import ConfigOptionError
 from .class_signature import ClassSignature, signature_of
@@ -64,10 +66,29 @@ SINGLE_STAGE_KEYS: Dict[str, FrozenSet[str]] = {
     'test_cfg': _DENSE_TEST,
 }
 
+
+
+@dataclass(frozen=True)
+class ConfigKeys(MethodPart):
+    """What a method's detectors read of ``model.train_cfg`` /
+    ``test_cfg`` (their untyped dicts), for the whole-config check.
+
+    Args:
+        name (str): the method's name.
+        keys (Mapping[str, Mapping[str, FrozenSet[str]]]): detector
+            ``type`` -> section (``'test_cfg'``, ``'test_cfg.rpn'``...)
+            -> the keys read there.
+    """
+    keys: Mapping[str, Mapping[str, FrozenSet[str]]] = required()
+
+
+#: method name -> its :class:`ConfigKeys` (registered from its home)
+CONFIG_KEYS = MethodRegistry('config keys', ConfigKeys)
+
 #: Detector ``type`` -> {section: the keys read there}: mmdet's detectors
-#: and each registered method's (``MethodSpec.config_keys``).
+#: and each registered method's (:class:`ConfigKeys`).
 MODEL_CFG_KEYS: Mapping[str, Dict[str, FrozenSet[str]]] = MethodView(
-    'config_keys', {
+    CONFIG_KEYS, 'keys', {
         'TwoStageDetector': TWO_STAGE_KEYS,
         'FasterRCNN': TWO_STAGE_KEYS,
         'MaskRCNN': TWO_STAGE_KEYS,

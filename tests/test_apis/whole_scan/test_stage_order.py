@@ -22,10 +22,9 @@ PARENT = PACKAGE.rsplit('.', 1)[0]
 SHARED = ('detector_loader', )
 #: The modules in the order a scan passes them (types first, the runners
 #: on top).
-STAGES = ('settings', 'results', 'model', 'backend', 'read', 'resample',
-          'slices', 'detect', 'stack', 'measure', 'infer', 'dicom_sources',
-          'write_dicom',
-          'write', 'run', 'calibrate')
+STAGES = ('settings', 'method_steps', 'results', 'model', 'backend', 'read',
+          'resample', 'slices', 'detect', 'stack', 'measure', 'infer',
+          'dicom_sources', 'write_dicom', 'write', 'run', 'calibrate')
 #: The applications on the path (many scans, shards, DICOM servers), in
 #: their package's docstring order: each imports the one-scan path and the
 #: applications before it.
