@@ -29,7 +29,6 @@ so the floor times the same work.
 """
 import statistics
 import time
-from inspect import signature
 from typing import Callable, Dict, List
 
 import numpy as np
@@ -59,9 +58,9 @@ def _resample_kernel(vol, res) -> float:
 def _components(res) -> float:
     """Seconds of SimpleITK's connected components and label statistics
     on ``res``'s air mask cut to its in-plane box that is not air."""
-    from mmlesion.datasets.volumes.lung_mask import (_solid_box,
-                                                     compute_lung_box)
-    threshold = signature(compute_lung_box).parameters['threshold_hu'].default
+    from mmlesion.datasets.volumes.lung_mask import (LungMaskSettings,
+                                                     _solid_box)
+    threshold = LungMaskSettings().threshold_hu
     air = np.asarray(res.array) < threshold
     solid = _solid_box(air)
     if solid is None:

@@ -56,8 +56,6 @@ PENDING = frozenset({
     'apps/whole_scan/dicomweb_batch.py:run_server_inference',
     'datasets/lens/fpr_patches.py:crop_fpr_patch',
     'datasets/transforms/recist_mask_source.py:build_recist_source',
-    'datasets/volumes/lung_mask.py:compute_lung_box',
-    'datasets/volumes/lung_mask.py:compute_lung_mask',
     'evaluation/functional/luna16/bootstrap.py:bootstrap_froc',
     'evaluation/functional/luna16/matching.py:match_luna16',
     'methods/lens/fpr_proposals.py:make_fpr_proposals',

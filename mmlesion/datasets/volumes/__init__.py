@@ -8,5 +8,6 @@ from .ct_volume import CTVolume  # noqa: F401
 from .cropping import crop_volume, mask_region  # noqa: F401
 from .loading import (VolumeOptions, list_dicom_series,  # noqa: F401
                       load_ct_volume)
-from .lung_mask import compute_lung_mask, read_lung_mask  # noqa: F401
+from .lung_mask import (LungMaskSettings, compute_lung_mask,  # noqa: F401
+                        read_lung_mask)
 from .resampling import resample_boxes_3d, resample_volume  # noqa: F401

@@ -10,6 +10,7 @@ with SciPy / SimpleITK routines where no official mask exists, and
 :func:`compute_lung_box` only its bounding box (the lung crop's need,
 several times faster).
 """
+from dataclasses import astuple, dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -83,13 +84,36 @@ def _solid_box(air: np.ndarray
     return (int(ys[0]), int(ys[-1]) + 1), (int(xs[0]), int(xs[-1]) + 1)
 
 
-def _lung_components(volume: CTVolume, threshold_hu: float, gas_hu: float,
-                     max_gas_fraction: float, num_components: int,
-                     min_component_ratio: float
+@dataclass(frozen=True)
+class LungMaskSettings:
+    """The recipe of :func:`compute_lung_mask` and :func:`compute_lung_box`
+    (a lung crop's ``compute_cfg``).
+
+    Args:
+        threshold_hu (float): air / tissue threshold.
+        gas_hu (float): HU below which a voxel is pure gas.
+        max_gas_fraction (float): components with a larger fraction of gas
+            voxels are gas, not lung.
+        num_components (int): largest components kept.
+        min_component_ratio (float): smallest kept component, relative to
+            the largest.
+        closing_radius_mm (float): closing radius (0: no closing).
+    """
+    threshold_hu: float = -320.
+    gas_hu: float = -950.
+    max_gas_fraction: float = 0.25
+    num_components: int = 2
+    min_component_ratio: float = 0.1
+    closing_radius_mm: float = 2.
+
+
+def _lung_components(volume: CTVolume, settings: LungMaskSettings
                      ) -> Tuple[np.ndarray, List[int]]:
     """Steps 1 to 4 of :func:`compute_lung_mask`: the air components'
     labels (``scipy.ndimage.label``) and the lung labels kept (largest
     first; empty if none)."""
+    (threshold_hu, gas_hu, max_gas_fraction, num_components,
+     min_component_ratio, _) = astuple(settings)
     if num_components < 1:
         raise ValueError(f'num_components must be >= 1, got '
                          f'{num_components}')
@@ -117,12 +141,8 @@ def _lung_components(volume: CTVolume, threshold_hu: float, gas_hu: float,
 
 
 def compute_lung_mask(volume: CTVolume,
-                      threshold_hu: float = -320.,
-                      gas_hu: float = -950.,
-                      max_gas_fraction: float = 0.25,
-                      num_components: int = 2,
-                      min_component_ratio: float = 0.1,
-                      closing_radius_mm: float = 2.) -> np.ndarray:
+                      settings: LungMaskSettings = LungMaskSettings()
+                      ) -> np.ndarray:
     """Lung mask of a chest CT by thresholding and connected components.
 
     The classic recipe (Hu et al., "Automatic lung segmentation for accurate
@@ -145,21 +165,14 @@ def compute_lung_mask(volume: CTVolume,
 
     Args:
         volume (CTVolume): a CT in HU.
-        threshold_hu (float): air / tissue threshold.
-        gas_hu (float): HU below which a voxel is pure gas.
-        max_gas_fraction (float): components with a larger fraction of gas
-            voxels are gas, not lung.
-        num_components (int): largest components kept.
-        min_component_ratio (float): smallest kept component, relative to
-            the largest.
-        closing_radius_mm (float): closing radius (0: no closing).
+        settings (LungMaskSettings): the thresholds, the components kept
+            and the closing radius named above.
 
     Returns:
         np.ndarray: (z, y, x) bool mask (all False if no lung was found).
     """
-    labels, kept = _lung_components(volume, threshold_hu, gas_hu,
-                                    max_gas_fraction, num_components,
-                                    min_component_ratio)
+    labels, kept = _lung_components(volume, settings)
+    closing_radius_mm = settings.closing_radius_mm
     if not kept:
         return np.zeros(labels.shape, dtype=bool)
     mask = np.isin(labels, kept)
@@ -172,15 +185,10 @@ def compute_lung_mask(volume: CTVolume,
 
 
 def compute_lung_box(volume: CTVolume,
-                     threshold_hu: float = -320.,
-                     gas_hu: float = -950.,
-                     max_gas_fraction: float = 0.25,
-                     num_components: int = 2,
-                     min_component_ratio: float = 0.1,
-                     closing_radius_mm: float = 2.
+                     settings: LungMaskSettings = LungMaskSettings()
                      ) -> Optional[Tuple[Tuple[int, ...], Tuple[int, ...]]]:
     """The voxel bounding box of :func:`compute_lung_mask` (the same
-    arguments), without computing the mask: what a lung crop needs.
+    settings), without computing the mask: what a lung crop needs.
 
     The box is the kept components' (steps 1 to 4, with SimpleITK's
     multi-threaded ``ConnectedComponent`` and
@@ -197,7 +205,9 @@ def compute_lung_box(volume: CTVolume,
         tuple | None: ``(start_zyx, stop_zyx)`` (stop exclusive), or None if
         no lung was found.
     """
-    del closing_radius_mm  # the box does not depend on it (see above)
+    # the box does not depend on the closing radius (see above)
+    (threshold_hu, gas_hu, max_gas_fraction, num_components,
+     min_component_ratio, _) = astuple(settings)
     if num_components < 1:
         raise ValueError(f'num_components must be >= 1, got '
                          f'{num_components}')

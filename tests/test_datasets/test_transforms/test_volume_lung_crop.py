@@ -9,7 +9,8 @@ from mmlesion.datasets.transforms import CropToLungs, LoadCTVolume
 from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
                                        load_ct_volume, mask_region,
                                        resample_volume)
-from mmlesion.datasets.volumes.lung_mask import (_closing, box_corner_mask,
+from mmlesion.datasets.volumes.lung_mask import (LungMaskSettings, _closing,
+                                                 box_corner_mask,
                                                  compute_lung_box)
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
@@ -162,8 +163,9 @@ def _check_same_crop(vol, margins=(0., 10.), **cfg):
     ``compute_lung_mask`` is the reference mask, and ``CropToLungs`` crops
     to the region of the reference mask."""
     ref = _reference_lung_mask(vol, **cfg)
-    np.testing.assert_array_equal(compute_lung_mask(vol, **cfg), ref)
-    box = compute_lung_box(vol, **cfg)
+    np.testing.assert_array_equal(
+        compute_lung_mask(vol, LungMaskSettings(**cfg)), ref)
+    box = compute_lung_box(vol, LungMaskSettings(**cfg))
     assert box == _box(ref)
     for margin in margins:
         expected = mask_region(
@@ -262,12 +264,13 @@ def test_lung_box_ties_and_gas_skip():
     img[2:6, 12:16, 3:7] = -850.  # later in raster order (y 12)
     img[2:6, 3:7, 20:24] = -850.  # first in raster order (y 3), same size
     vol = CTVolume(img, (1., 1., 1.), (0., 0., 0.))
-    assert compute_lung_box(vol, num_components=1) == ((2, 3, 20), (6, 7, 24))
+    assert compute_lung_box(vol, LungMaskSettings(num_components=1)) == (
+        (2, 3, 20), (6, 7, 24))
     assert compute_lung_box(vol) == ((2, 3, 3), (6, 16, 24))
     img[1:9, 8:11, 10:19] = -1000.  # gas, larger than either lung
     vol = CTVolume(img, (1., 1., 1.), (0., 0., 0.))
     assert compute_lung_box(vol) == ((2, 3, 3), (6, 16, 24))
-    assert compute_lung_box(vol, max_gas_fraction=1.,
-                            num_components=1) == ((1, 8, 10), (9, 11, 19))
+    assert compute_lung_box(vol, LungMaskSettings(
+        max_gas_fraction=1., num_components=1)) == ((1, 8, 10), (9, 11, 19))
     with pytest.raises(ValueError, match='num_components'):
-        compute_lung_box(vol, num_components=0)
+        compute_lung_box(vol, LungMaskSettings(num_components=0))

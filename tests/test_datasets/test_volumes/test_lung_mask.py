@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from mmlesion.datasets.volumes import (CTVolume, VolumeOptions,
-                                       compute_lung_mask, crop_volume,
-                                       load_ct_volume, mask_region,
-                                       resample_volume)
+from mmlesion.datasets.volumes import (CTVolume, LungMaskSettings,
+                                       VolumeOptions, compute_lung_mask,
+                                       crop_volume, load_ct_volume,
+                                       mask_region, resample_volume)
 from mmlesion.testing import shared_data_root
 from tests.helpers.lung_phantom import chest_phantom
 
@@ -31,7 +31,7 @@ def test_phantom_lungs_not_gas_table_or_air():
     assert mask[24, 26:31, 20:25].all()  # the vessel hole is filled
     assert not mask[:, 56:60].any()
     # without the gas test the stomach (larger than a lung) would be kept
-    no_gas_test = compute_lung_mask(vol, max_gas_fraction=1.)
+    no_gas_test = compute_lung_mask(vol, LungMaskSettings(max_gas_fraction=1.))
     assert (no_gas_test & stomach).any()
     # nothing lung-like: empty
     empty = CTVolume(np.full((8, 16, 16), 40., np.float32), (1, 1, 1),

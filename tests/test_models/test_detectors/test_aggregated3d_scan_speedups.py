@@ -12,7 +12,8 @@ import torch
 
 from mmdet.registry import MODELS
 from mmlesion.datasets.volumes import CTVolume, resample_volume
-from mmlesion.datasets.volumes.lung_mask import _solid_box, compute_lung_box
+from mmlesion.datasets.volumes.lung_mask import (LungMaskSettings, _solid_box,
+                                                 compute_lung_box)
 from mmlesion.testing import repo_root
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 from tests.helpers.lung_phantom import chest_phantom
@@ -75,7 +76,7 @@ def test_lung_box_same_on_random_air(v1, seed):
     vol = _noise_scan(seed, rim=rim)
     for kwargs in (dict(), dict(num_components=3, min_component_ratio=0.),
                    dict(max_gas_fraction=0.02)):
-        assert compute_lung_box(vol, **kwargs) == \
+        assert compute_lung_box(vol, LungMaskSettings(**kwargs)) == \
             v1.compute_lung_box_v1(vol, **kwargs), kwargs
 
 
