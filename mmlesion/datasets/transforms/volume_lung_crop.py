@@ -12,8 +12,9 @@ from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 from ..volumes import CTVolume
 from ..volumes.cropping import crop_volume, mask_region
-from ..volumes.lung_mask import (LUNA16_LUNG_LABELS, box_corner_mask,
-                                 compute_lung_box, read_lung_mask)
+from ..volumes.lung_mask import (LUNA16_LUNG_LABELS, LungMaskSettings,
+                                 box_corner_mask, compute_lung_box,
+                                 read_lung_mask)
 from .volume_boxes import check_volume, keep_boxes_inside
 
 
@@ -42,8 +43,9 @@ class CropToLungs(BaseTransform):
         mask_suffix (str): mask file name = ``series_uid + mask_suffix``.
         mask_labels (Sequence[int]): lung values of the masks.
         margin_mm (float): margin around the lungs' box.
-        compute_cfg (dict, optional): arguments of ``compute_lung_mask``
-            (given to ``compute_lung_box``).
+        compute_cfg (dict, optional): the fields of the
+            :class:`~mmlesion.datasets.volumes.lung_mask.LungMaskSettings`
+            ``compute_lung_box`` takes.
         cache_size (int): scans whose lung box is remembered (0: none).
     """
 
@@ -71,7 +73,8 @@ class CropToLungs(BaseTransform):
             # only the mask's box matters: computed without the mask (the
             # same box, see compute_lung_box), given to mask_region as its
             # two corners
-            box = compute_lung_box(vol, **self.compute_cfg)
+            box = compute_lung_box(vol,
+                                   LungMaskSettings(**self.compute_cfg))
             mask = CTVolume(
                 np.zeros(vol.shape_zyx, bool) if box is None else
                 box_corner_mask(vol.shape_zyx, *box), vol.spacing_zyx,
