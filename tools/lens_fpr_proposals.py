@@ -18,12 +18,15 @@ import os.path as osp
 import sys
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.package_data import package_json
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_trust_checkpoint_argument)
 
 
 def main(argv=None) -> int:
     p = tool_parser(__doc__)
+    shown = package_json('methods/lens/tool_defaults.json')[
+        'FPRProposalSettings']
     p.add_argument(
         'config',
         help='LENS config the model was trained with')
@@ -42,22 +45,23 @@ def main(argv=None) -> int:
         '--dataset-index', type=int, default=0,
         help='the dataset whose training split is used')
     p.add_argument(
-        '--tp-thr', type=float, default=0.5,
+        '--tp-thr', type=float, default=shown['tp_thr'],
         help='a proposal is a TP when a 2D box has IoU above this with an '
         'annotation')
     p.add_argument(
-        '--fp-thr', type=float, default=0.3,
+        '--fp-thr', type=float, default=shown['fp_thr'],
         help='a proposal is an FP when all its boxes have IoU below this '
         'with everything')
     p.add_argument(
-        '--max-offset', type=int, default=None,
+        '--max-offset', type=int, default=shown['max_offset'],
         help='only slices within this many slices of a key slice (default: '
         'all)')
     add_cfg_options_argument(p)
     add_trust_checkpoint_argument(p)
     args = p.parse_args(argv)
     from mmlesion.methods.lens.experts import load_lens_and_train_set
-    from mmlesion.methods.lens.fpr_proposals import make_fpr_proposals
+    from mmlesion.methods.lens.fpr_proposals import (FPRProposalSettings,
+                                                     make_fpr_proposals)
     from mmlesion.utils.writing.atomic import atomic_write
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
@@ -71,8 +75,8 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    made = make_fpr_proposals(model, dataset, args.mined, args.tp_thr,
-                              args.fp_thr, args.max_offset)
+    made = make_fpr_proposals(model, dataset, args.mined, FPRProposalSettings(
+        args.tp_thr, args.fp_thr, args.max_offset))
     with atomic_write(args.out) as f:
         json.dump(made.file_content(tp_thr=args.tp_thr,
                                     fp_thr=args.fp_thr), f)

@@ -425,10 +425,11 @@ def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
         tuple: (row (e)'s 3D FROC, or None when there is no TP or no FP
         proposal to train on; ``dict(counts, trained)``).
     """
-    from mmlesion.methods.lens.fpr_proposals import make_fpr_proposals
+    from mmlesion.methods.lens.fpr_proposals import (FPRProposalSettings,
+                                                     make_fpr_proposals)
     made = make_fpr_proposals(
         model_d, lens_train_set(cfg_d, 0), mined_path,
-        max_offset=s.mining_max_offset)
+        FPRProposalSettings(max_offset=s.mining_max_offset))
     fpr_counts = made.counts.to_dict()
     os.makedirs(fpr_dir, exist_ok=True)
     prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')

@@ -58,7 +58,6 @@ PENDING = frozenset({
     'datasets/transforms/recist_mask_source.py:build_recist_source',
     'evaluation/functional/luna16/bootstrap.py:bootstrap_froc',
     'evaluation/functional/luna16/matching.py:match_luna16',
-    'methods/lens/fpr_proposals.py:make_fpr_proposals',
     'protocols/luna16_cv.py:run_fold',
     'testing/volume_files.py:write_dicom_series',
     'visualization/froc_curves.py:label_froc_axes',

@@ -14,7 +14,29 @@ from mmlesion.apis.series_inference import predict_series_3d
 from mmlesion.datasets.lens.fpr_patches import (FORMAT, label_fpr_proposal,
                                                 positive_box_3d)
 from mmlesion.datasets.lens.mined_file import read_mined_file
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.field_record import FieldRecord
+
+#: The defaults ``lens_fpr_proposals.py --help`` shows
+#: (``tool_defaults.json``).
+_SHOWN = tool_defaults(__file__)['FPRProposalSettings']
+
+
+@dataclass(frozen=True)
+class FPRProposalSettings:
+    """How proposals are labelled for the FPR (the options of
+    ``tools/lens_fpr_proposals.py``).
+
+    Args:
+        tp_thr (float): a proposal is a TP when a 2D box has IoU above
+            this with a positive.
+        fp_thr (float): an FP when all its boxes have IoU below this with
+            every box.
+        max_offset (int, optional): only slices this close to a key slice.
+    """
+    tp_thr: float = _SHOWN['tp_thr']
+    fp_thr: float = _SHOWN['fp_thr']
+    max_offset: Optional[int] = _SHOWN['max_offset']
 
 
 @dataclass
@@ -76,9 +98,7 @@ def _add(d: dict, key: tuple, boxes) -> None:
 def make_fpr_proposals(model: torch.nn.Module,
                        dataset: BaseDataset,
                        mined: Optional[str] = None,
-                       tp_thr: float = 0.5,
-                       fp_thr: float = 0.3,
-                       max_offset: Optional[int] = None,
+                       settings: FPRProposalSettings = FPRProposalSettings(),
                        show_progress: bool = True) -> FPRProposals:
     """3D proposals of ``model`` on ``dataset``, labelled for the FPR
     (Sec. VI-B: :func:`~mmlesion.datasets.lens.fpr_patches.
@@ -88,9 +108,8 @@ def make_fpr_proposals(model: torch.nn.Module,
         model (nn.Module): a trained LENS model.
         dataset (DeepLesionDataset): its training set with a test pipeline.
         mined (str, optional): the mined annotation file.
-        tp_thr (float): TP IoU threshold. Defaults to 0.5.
-        fp_thr (float): FP IoU threshold. Defaults to 0.3.
-        max_offset (int, optional): only slices this close to a key slice.
+        settings (FPRProposalSettings): the TP / FP IoU thresholds and the
+            slices used.
         show_progress (bool): progress bar.
 
     Returns:
@@ -115,7 +134,8 @@ def make_fpr_proposals(model: torch.nn.Module,
             key = (s['series_dir'], s['slice'])
             _add(positives, key, s['mined'])
             _add(everything, key, s['mined'] + s['uncertain'])
-    findings = predict_series_3d(model, dataset, tp_thr, max_offset,
+    tp_thr, fp_thr = settings.tp_thr, settings.fp_thr
+    findings = predict_series_3d(model, dataset, tp_thr, settings.max_offset,
                                  show_progress=show_progress)
     out = FPRProposals()
     for name, items in findings.items():
