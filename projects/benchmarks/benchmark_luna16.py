@@ -127,7 +127,8 @@ def run_benchmark(num_scans: int = 888,
                                             seed=seed))
     fast_wall, fast_cpu = wall() - t0, cpu() - c0
 
-    small = L.bootstrap_froc(res.match, ref_resamples, seed)
+    small = L.bootstrap_froc(res.match,
+                             L.BootstrapSettings(ref_resamples, seed))
     ref_at = np.interp(L.LUNA16_FP_RATES, ref['fps'], ref['sens'])
     identical = (np.array_equal(res.fps, ref['fps'])
                  and np.array_equal(res.sens, ref['sens'])

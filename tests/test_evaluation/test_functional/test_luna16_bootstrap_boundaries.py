@@ -21,8 +21,9 @@ import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
 from mmlesion.evaluation.functional.luna16.bootstrap import LUNA16Bootstrap
-from projects.benchmarks.luna16_reference import (
-    reference_luna16, rows_to_candidates, rows_to_findings)
+from projects.benchmarks.luna16_reference import (reference_luna16,
+                                                  rows_to_candidates,
+                                                  rows_to_findings)
 
 UIDS = ['a', 'b', 'c', 'd', 'e', 'n1', 'n2', 'empty']
 ANN = [
@@ -66,7 +67,8 @@ def resample_curves(match, idx, grid, rates):
     interp, sens_at = [], []
     for row in idx:
         sel = np.concatenate([np.flatnonzero(scans == s) for s in row])
-        fps, sens, _ = L.luna16_froc_curve(labels[sel], probs[sel],
+        fps, sens, _ = L.luna16_froc_curve(labels[sel],
+                                           probs[sel],
                                            int(nod[row].sum()),
                                            match.num_scans,
                                            drop_intermediate=False)
@@ -90,29 +92,35 @@ def test_indices_are_the_official_global_stream():
 
 
 def _boot(num_resamples, confidence, cpm=None):
-    return LUNA16Bootstrap(
-        fps=None, mean=None, lower=None, upper=None,
-        cpm=np.zeros(num_resamples) if cpm is None else cpm,
-        sens_at=None, num_resamples=num_resamples, seed=0,
-        confidence=confidence)
+    return LUNA16Bootstrap(fps=None,
+                           mean=None,
+                           lower=None,
+                           upper=None,
+                           cpm=np.zeros(num_resamples) if cpm is None else cpm,
+                           sens_at=None,
+                           num_resamples=num_resamples,
+                           seed=0,
+                           confidence=confidence)
 
 
-@pytest.mark.parametrize('n, confidence, expected', [
-    (1000, 0.95, (25, 975)),
-    (10, 0.95, (0, 9)),
-    (40, 0.95, (1, 39)),
-    (1, 0.95, (0, 0)),
-    (4, 0.5, (1, 3)),
-    (10, 0.6, (2, 8)),
-    # (1 - 0.9) / 2 is 0.04999... in float64: floor(4.999...) = 4, as the
-    # official script computes it
-    (100, 0.9, (4, 95)),
-    # (1 - pz) n rounds to n: clamped to the last resample
-    (40, 1 - 2**-53, (0, 39)),
-    (3, 1 - 2**-53, (0, 2)),
-])
-def test_band_indices_are_the_official_order_statistics(n, confidence,
-                                                        expected):
+@pytest.mark.parametrize(
+    'n, confidence, expected',
+    [
+        (1000, 0.95, (25, 975)),
+        (10, 0.95, (0, 9)),
+        (40, 0.95, (1, 39)),
+        (1, 0.95, (0, 0)),
+        (4, 0.5, (1, 3)),
+        (10, 0.6, (2, 8)),
+        # (1 - 0.9) / 2 is 0.04999... in float64: floor(4.999...) = 4, as the
+        # official script computes it
+        (100, 0.9, (4, 95)),
+        # (1 - pz) n rounds to n: clamped to the last resample
+        (40, 1 - 2**-53, (0, 39)),
+        (3, 1 - 2**-53, (0, 2)),
+    ])
+def test_band_indices_are_the_official_order_statistics(
+        n, confidence, expected):
     assert _boot(n, confidence).band_indices() == expected
 
 
@@ -127,20 +135,23 @@ def test_cpm_interval_reads_the_sorted_cpms_at_the_band_indices():
 def test_confidence_must_be_strictly_inside_zero_one(confidence):
     with pytest.raises(ValueError,
                        match=r'^confidence must be in \(0, 1\), got '):
-        L.bootstrap_froc(case_match(), 2, confidence=confidence)
+        L.bootstrap_froc(case_match(),
+                         L.BootstrapSettings(2, confidence=confidence))
 
 
 @pytest.mark.parametrize('num', [0, -3])
 def test_at_least_one_resample(num):
     with pytest.raises(ValueError,
                        match=rf'^num_resamples must be >= 1, got {num}$'):
-        L.bootstrap_froc(case_match(), num)
+        L.bootstrap_froc(case_match(), L.BootstrapSettings(num))
 
 
 def test_confidence_just_inside_the_ends_and_one_resample():
     m = case_match()
-    low = L.bootstrap_froc(m, 1, confidence=1e-9, num_points=5)
-    high = L.bootstrap_froc(m, 1, confidence=1 - 1e-9, num_points=5)
+    low = L.bootstrap_froc(
+        m, L.BootstrapSettings(1, confidence=1e-9, num_points=5))
+    high = L.bootstrap_froc(
+        m, L.BootstrapSettings(1, confidence=1 - 1e-9, num_points=5))
     for b in (low, high):
         assert b.num_resamples == 1
         assert np.array_equal(b.lower, b.upper)
@@ -152,7 +163,7 @@ def test_confidence_just_inside_the_ends_and_one_resample():
 
 
 def test_defaults_grid_and_dtypes():
-    b = L.bootstrap_froc(case_match(), 2)
+    b = L.bootstrap_froc(case_match(), L.BootstrapSettings(2))
     assert b.fps.shape == (10000, )
     assert b.fps[0] == 0.125 and b.fps[-1] == 8.0
     assert np.array_equal(b.fps, np.linspace(0.125, 8, 10000))
@@ -164,7 +175,9 @@ def test_defaults_grid_and_dtypes():
     assert L.BOOTSTRAP_FP_RANGE == (0.125, 8.0)
     assert L.BOOTSTRAP_NUM_POINTS == 10000
     # the defaults: seed 0, 1000 resamples, 95 %
-    assert np.array_equal(b.cpm, L.bootstrap_froc(case_match(), 2, 0).cpm)
+    assert np.array_equal(
+        b.cpm,
+        L.bootstrap_froc(case_match(), L.BootstrapSettings(2, 0)).cpm)
 
 
 def test_every_resample_curve_and_the_band():
@@ -172,8 +185,13 @@ def test_every_resample_curve_and_the_band():
     n_res = 41  # more than one chunk of 32
     grid = np.linspace(0.125, 8, 50)
     rates = np.array([0.125, 1., 8., 0.3])
-    b = L.bootstrap_froc(m, n_res, seed=5, confidence=0.9, num_points=50,
-                         rates=rates)
+    b = L.bootstrap_froc(
+        m,
+        L.BootstrapSettings(n_res,
+                            seed=5,
+                            confidence=0.9,
+                            num_points=50,
+                            rates=rates))
     idx = L.bootstrap_indices(len(UIDS), n_res, 5)
     interp, sens_at = resample_curves(m, idx, grid, rates)
     assert np.array_equal(b.fps, grid)
@@ -192,8 +210,14 @@ def test_every_resample_curve_and_the_band():
     assert len(np.unique(b.cpm)) > 5
     # the chunking changes nothing
     for chunk in (1, 7, 41, 100):
-        other = L.bootstrap_froc(m, n_res, seed=5, confidence=0.9,
-                                 num_points=50, rates=rates, chunk=chunk)
+        other = L.bootstrap_froc(
+            m,
+            L.BootstrapSettings(n_res,
+                                seed=5,
+                                confidence=0.9,
+                                num_points=50,
+                                rates=rates,
+                                chunk=chunk))
         assert np.array_equal(other.cpm, b.cpm)
         assert np.array_equal(other.lower, b.lower)
         assert np.array_equal(other.upper, b.upper)
@@ -203,7 +227,7 @@ def test_every_resample_curve_and_the_band():
 def test_band_equals_the_official_transcription():
     n_res = 30
     ref = reference_luna16(ANN, EXC, UIDS, CANDS, num_boot=n_res, seed=11)
-    b = L.bootstrap_froc(case_match(), n_res, seed=11)
+    b = L.bootstrap_froc(case_match(), L.BootstrapSettings(n_res, seed=11))
     assert not np.isnan(ref['boot_mean']).any()
     np.testing.assert_allclose(b.mean, ref['boot_mean'], rtol=0, atol=2e-7)
     np.testing.assert_allclose(b.lower, ref['boot_lb'], rtol=0, atol=2e-7)
@@ -220,7 +244,7 @@ def test_resamples_without_nodules_or_without_detections():
                             ('m', 50., 0., 0., .7), ('n', 0., 0., 0., .6)])
     m = L.match_luna16(c, ann, None, uids)
     n_res = 60
-    b = L.bootstrap_froc(m, n_res, seed=1, num_points=20)
+    b = L.bootstrap_froc(m, L.BootstrapSettings(n_res, seed=1, num_points=20))
     idx = L.bootstrap_indices(3, n_res, 1)
     no_nodule = np.array([set(r) == {2} for r in idx])
     no_detection = np.array([0 not in r and 1 in r for r in idx])
@@ -237,28 +261,31 @@ def test_resamples_without_nodules_or_without_detections():
 def test_no_entry_at_all():
     ann = rows_to_findings([('a', 0., 0., 0., 10.)])
     m = L.match_luna16(rows_to_candidates([]), ann, None, ['a'])
-    b = L.bootstrap_froc(m, 3, num_points=4)
+    b = L.bootstrap_froc(m, L.BootstrapSettings(3, num_points=4))
     assert (b.cpm == 0).all() and (b.mean == 0).all()
     # only TP entries, no FP: FPs per scan stay 0 and the sensitivity is read
     # at the curve's last point
     m = L.match_luna16(rows_to_candidates([('a', 0., 0., 0., .5)]), ann, None,
                        ['a'])
-    b = L.bootstrap_froc(m, 2, num_points=4)
+    b = L.bootstrap_froc(m, L.BootstrapSettings(2, num_points=4))
     assert (b.cpm == 1).all() and (b.lower == 1).all()
     # only FP entries
-    m = L.match_luna16(rows_to_candidates([('a', 50., 0., 0., .5)]), ann,
-                       None, ['a'])
-    b = L.bootstrap_froc(m, 2, num_points=4)
+    m = L.match_luna16(rows_to_candidates([('a', 50., 0., 0., .5)]), ann, None,
+                       ['a'])
+    b = L.bootstrap_froc(m, L.BootstrapSettings(2, num_points=4))
     assert (b.cpm == 0).all() and (b.upper == 0).all()
 
 
 def test_progress_lines(capsys):
-    b = L.bootstrap_froc(case_match(), 3, num_points=4, progress=True,
-                         chunk=2)
+    b = L.bootstrap_froc(
+        case_match(),
+        L.BootstrapSettings(3, num_points=4, progress=True, chunk=2))
     out = capsys.readouterr().out
     assert 'bootstrap: 3/3 (100 %)' in out
     assert np.array_equal(
-        b.cpm, L.bootstrap_froc(case_match(), 3, num_points=4).cpm)
+        b.cpm,
+        L.bootstrap_froc(case_match(), L.BootstrapSettings(3,
+                                                           num_points=4)).cpm)
     assert capsys.readouterr().out == ''
 
 
@@ -273,7 +300,8 @@ def test_one_fp_in_all_and_a_tp_last():
     n_res = 12
     rates = np.array([0.125, 0.5, 1., 8.])
     grid = np.linspace(0.125, 8, 30)
-    b = L.bootstrap_froc(m, n_res, seed=4, num_points=30, rates=rates)
+    b = L.bootstrap_froc(
+        m, L.BootstrapSettings(n_res, seed=4, num_points=30, rates=rates))
     idx = L.bootstrap_indices(2, n_res, 4)
     fps_total = (idx == 0).sum(1)
     assert set(fps_total.tolist()) == {0, 1, 2}
@@ -284,5 +312,5 @@ def test_one_fp_in_all_and_a_tp_last():
 
 
 def test_default_number_of_resamples():
-    b = L.bootstrap_froc(case_match(), num_points=3)
+    b = L.bootstrap_froc(case_match(), L.BootstrapSettings(num_points=3))
     assert b.num_resamples == 1000 and b.cpm.shape == (1000, )

@@ -93,7 +93,7 @@ def test_documented_defaults():
     b = res.bootstrap
     assert (b.num_resamples, b.seed, b.confidence) == (1000, 0, 0.95)
     assert len(b.fps) == 10000
-    same = L.bootstrap_froc(res.match, 1000, 0, 0.95)
+    same = L.bootstrap_froc(res.match, L.BootstrapSettings(1000, 0, 0.95))
     assert np.array_equal(b.cpm, same.cpm, equal_nan=True)
     # 102 marks in scan b: the 100 highest kept
     assert res.counts()['num_kept'] == 7 + 100 - 2
@@ -113,7 +113,9 @@ def test_options_are_passed_on():
     assert res.counts()['num_kept'] == 4  # one per scan
     b = res.bootstrap
     assert (b.num_resamples, b.seed, b.confidence) == (3, 7, 0.5)
-    assert np.array_equal(b.cpm, L.bootstrap_froc(res.match, 3, 7).cpm,
+    assert np.array_equal(b.cpm,
+                          L.bootstrap_froc(res.match,
+                                           L.BootstrapSettings(3, 7)).cpm,
                           equal_nan=True)
     assert res.tnp['target_sensitivity'] == 0.25
     assert res.tnp['tnp'] is not None

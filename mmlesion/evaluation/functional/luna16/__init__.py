@@ -34,7 +34,8 @@ cut's effect) and :mod:`.subsets` (the DeepLesion tables' lesion subsets);
 its public names are re-exported here.
 """
 from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,  # noqa
-                        LUNA16Bootstrap, bootstrap_froc, bootstrap_indices)
+                        BootstrapSettings, LUNA16Bootstrap, bootstrap_froc,
+                        bootstrap_indices)
 from .evaluate import (LUNA16Options, LUNA16Result,  # noqa: F401
                        evaluate_luna16)
 from .froc import (LUNA16_FP_RATES, luna16_froc_curve, rate_key,  # noqa

@@ -2,6 +2,7 @@
 """The LUNA16 bootstrap band over scans (docs/protocols.md §3, package
 doc)."""
 import math
+from dataclasses import astuple, dataclass
 from typing import NamedTuple, Sequence, Tuple
 
 import numpy as np
@@ -65,14 +66,31 @@ class LUNA16Bootstrap(NamedTuple):
         return float(vals[lo]), float(vals[hi])
 
 
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """How :func:`bootstrap_froc` resamples.
+
+    Args:
+        num_resamples (int): number of resamples. Defaults to 1000.
+        seed (int): seed of the resampling. Defaults to 0.
+        confidence (float): in (0, 1). Defaults to 0.95.
+        num_points (int): grid size on [0.125, 8]. Defaults to 10000.
+        rates (Sequence[float]): rates of the per-resample CPM.
+        chunk (int): resamples processed at once (memory vs speed).
+        progress (bool): show mmengine's progress bar. Defaults to False.
+    """
+    num_resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    num_points: int = BOOTSTRAP_NUM_POINTS
+    rates: Sequence[float] = LUNA16_FP_RATES
+    chunk: int = 32
+    progress: bool = False
+
+
 def bootstrap_froc(match: LUNA16Match,
-                   num_resamples: int = 1000,
-                   seed: int = 0,
-                   confidence: float = 0.95,
-                   num_points: int = BOOTSTRAP_NUM_POINTS,
-                   rates: Sequence[float] = LUNA16_FP_RATES,
-                   chunk: int = 32,
-                   progress: bool = False) -> LUNA16Bootstrap:
+                   settings: BootstrapSettings = BootstrapSettings()
+                   ) -> LUNA16Bootstrap:
     """The official bootstrap band over scans, vectorised.
 
     Each resample's curve is the cumulative TP / FP count over one global
@@ -81,17 +99,13 @@ def bootstrap_froc(match: LUNA16Match,
 
     Args:
         match (LUNA16Match): from :func:`match_luna16`.
-        num_resamples (int): number of resamples. Defaults to 1000.
-        seed (int): seed of the resampling. Defaults to 0.
-        confidence (float): in (0, 1). Defaults to 0.95.
-        num_points (int): grid size on [0.125, 8]. Defaults to 10000.
-        rates (Sequence[float]): rates of the per-resample CPM.
-        chunk (int): resamples processed at once (memory vs speed).
-        progress (bool): show mmengine's progress bar. Defaults to False.
+        settings (BootstrapSettings): resamples, seed, confidence, grid.
 
     Returns:
         LUNA16Bootstrap: the band and the per-resample CPMs.
     """
+    (num_resamples, seed, confidence, num_points, rates, chunk,
+     progress) = astuple(settings)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f'confidence must be in (0, 1), got {confidence}')
     if num_resamples < 1:

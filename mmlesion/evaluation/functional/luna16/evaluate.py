@@ -5,7 +5,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from .bootstrap import LUNA16Bootstrap, bootstrap_froc
+from .bootstrap import BootstrapSettings, LUNA16Bootstrap, bootstrap_froc
 from .froc import (LUNA16_FP_RATES, _json_float, luna16_froc_curve, rate_key,
                    sensitivity_at, true_negative_patients)
 from .io import (LUNA16Candidates, LUNA16Findings, read_candidates_csv,
@@ -145,8 +145,9 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
                                        match.num_scans)
     sens_at = sensitivity_at(fps, sens)
     boot = (
-        bootstrap_froc(match, o.num_bootstrap, o.seed, o.confidence,
-                       progress=o.progress) if o.num_bootstrap > 0 else None)
+        bootstrap_froc(match, BootstrapSettings(
+            o.num_bootstrap, o.seed, o.confidence, progress=o.progress))
+        if o.num_bootstrap > 0 else None)
     return LUNA16Result(
         match=match,
         fps=fps,
