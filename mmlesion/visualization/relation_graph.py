@@ -3,6 +3,7 @@
 (Jiang et al., AAAI 2020, Figure 5: region centres connected by the
 learned edges E, thickness by weight, ground truth in red).
 """
+from dataclasses import astuple, dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -111,20 +112,39 @@ def select_edges(adjacency: ArrayLike,
                     axis=1).reshape(-1, 3)
 
 
+@dataclass(frozen=True)
+class RelationGraphStyle:
+    """What :func:`draw_relation_graph` draws and how.
+
+    Args:
+        top_k (int, optional): draw the ``top_k`` strongest edges.
+        min_weight (float): do not draw weaker edges.
+        max_linewidth (float): width of the strongest drawn edge.
+        symmetric (bool): see :func:`select_edges`.
+        draw_boxes (bool): also outline the proposals.
+        channel (int, optional): channel of a multi-slice input to show.
+        value_range (tuple, optional): gray-level range of the slice.
+        title (str, optional): figure title.
+        dpi (int): resolution; the output has the image's pixel size.
+    """
+    top_k: Optional[int] = 30
+    min_weight: float = 0.0
+    max_linewidth: float = 4.0
+    symmetric: bool = True
+    draw_boxes: bool = False
+    channel: Optional[int] = None
+    value_range: Optional[Tuple[float, float]] = None
+    title: Optional[str] = None
+    dpi: int = 100
+
+
 def draw_relation_graph(image: ArrayLike,
                         boxes: ArrayLike,
                         adjacency: ArrayLike,
                         gt_boxes: Optional[ArrayLike] = None,
                         out_file: Optional[str] = None,
-                        top_k: Optional[int] = 30,
-                        min_weight: float = 0.0,
-                        max_linewidth: float = 4.0,
-                        symmetric: bool = True,
-                        draw_boxes: bool = False,
-                        channel: Optional[int] = None,
-                        value_range: Optional[Tuple[float, float]] = None,
-                        title: Optional[str] = None,
-                        dpi: int = 100) -> np.ndarray:
+                        style: RelationGraphStyle = RelationGraphStyle()
+                        ) -> np.ndarray:
     """Draw proposal centres (yellow dots) linked by the relation graph
     ``E`` on a slice, edge width and opacity proportional to the weight,
     ground-truth boxes in red.
@@ -137,15 +157,7 @@ def draw_relation_graph(image: ArrayLike,
         adjacency (array): (N, N) graph ``E``.
         gt_boxes (array, optional): (M, 4) ground-truth boxes.
         out_file (str, optional): PNG to write (folders are created).
-        top_k (int, optional): draw the ``top_k`` strongest edges.
-        min_weight (float): do not draw weaker edges.
-        max_linewidth (float): width of the strongest drawn edge.
-        symmetric (bool): see :func:`select_edges`.
-        draw_boxes (bool): also outline the proposals.
-        channel (int, optional): channel of a multi-slice input to show.
-        value_range (tuple, optional): gray-level range of the slice.
-        title (str, optional): figure title.
-        dpi (int): resolution; the output has the image's pixel size.
+        style (RelationGraphStyle): edges, boxes, slice, title, dpi.
 
     Returns:
         np.ndarray: (H, W, 3) uint8 RGB rendering.
@@ -157,6 +169,8 @@ def draw_relation_graph(image: ArrayLike,
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
+    (top_k, min_weight, max_linewidth, symmetric, draw_boxes, channel,
+     value_range, title, dpi) = astuple(style)
     gray = slice_to_gray(image, channel=channel, value_range=value_range)
     boxes = _box_array(boxes, 'boxes', 'N')
     adj = _to_numpy(adjacency, 'adjacency')

@@ -64,7 +64,6 @@ PENDING = frozenset({
     'visualization/label_layout.py:place_labels',
     'visualization/lesion_visualizer.py:draw_lesion_detections',
     'visualization/lesion_visualizer.py:draw_lesion_overlay',
-    'visualization/relation_graph.py:draw_relation_graph',
 })
 
 _Function = (ast.FunctionDef, ast.AsyncFunctionDef)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmlesion.visualization import (draw_relation_graph, select_edges,
-                                    slice_to_gray)
+from mmlesion.visualization import (RelationGraphStyle, draw_relation_graph,
+                                    select_edges, slice_to_gray)
 
 
 def _fake_graph():
@@ -68,7 +68,8 @@ def test_draw_relation_graph_png(tmp_path):
     out = tmp_path / 'sub' / 'graph.png'
     rgb = draw_relation_graph(
         image, torch.from_numpy(boxes), torch.from_numpy(e), gt_boxes=gt,
-        out_file=str(out), top_k=2, value_range=(-1, 1))
+        out_file=str(out),
+        style=RelationGraphStyle(top_k=2, value_range=(-1, 1)))
     assert rgb.shape == (128, 128, 3) and rgb.dtype == np.uint8
     assert out.is_file() and out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 

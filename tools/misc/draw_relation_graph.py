@@ -149,7 +149,8 @@ def draw_images(model, dataset, indices: Sequence[int], out_dir: str,
         list[str]: the written PNG paths.
     """
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.visualization import draw_relation_graph
+    from mmlesion.visualization import (RelationGraphStyle,
+                                        draw_relation_graph)
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for idx in indices:
@@ -171,10 +172,10 @@ def draw_images(model, dataset, indices: Sequence[int], out_dir: str,
             graph['adjacency'],
             gt_boxes=graph['gt_boxes'],
             out_file=out_file,
-            top_k=top_k,
-            draw_boxes=draw_boxes,
-            title=(f'{series}/{stem}: {len(graph["boxes"])} of '
-                   f'{graph["num_proposals"]} proposals'))
+            style=RelationGraphStyle(
+                top_k=top_k, draw_boxes=draw_boxes,
+                title=(f'{series}/{stem}: {len(graph["boxes"])} of '
+                       f'{graph["num_proposals"]} proposals')))
         written.append(out_file)
     return written
 
