@@ -12,9 +12,9 @@ on the val split (FROC, COCO mAP); every result goes to one new folder
    detections (green) and ground truth (red) on every val key slice.
 4. Records a per-scan operating point in the final checkpoint (and in a
    best one of the same epoch) for ``tools/infer_volume.py``: the val
-   split's chunks (the slices stored around each key slice, about 20 mm
-   along z) as scans with every lesion the generator drew in them in 3D,
-   detected whole by ``tools/eval_whole_scan.py --calibrate``
+   split's chunks (the slices stored 10 mm either side of a key slice,
+   20-25 mm along z) as scans with every lesion the generator drew in them
+   in 3D, detected whole by ``tools/eval_whole_scan.py --calibrate``
    (:func:`record_scan_point`). "Per scan" there is per such chunk.
 
 Everything lands in a new folder ``<work-dir>/<timestamp>/`` (an earlier

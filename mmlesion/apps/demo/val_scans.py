@@ -6,7 +6,7 @@ in 3D (:func:`write_val_scans`), for the per-scan operating point
 A chunk is what the release stores of a series: the slices within
 ``context_mm`` of its key slices, overlapping ranges joined
 (:func:`~mmlesion.datasets.deeplesion.as_3d.chunk_ranges`, the 3D
-Aggregated Faster R-CNN's sub-volumes), about 20 mm along z. Its lesions are
+Aggregated Faster R-CNN's sub-volumes), 20-25 mm along z. Its lesions are
 every lesion the generator drew in it (``demo_meta.json``), annotated in
 ``DL_info.csv`` or not, each the box of its ellipsoid: unlike DeepLesion's
 own key-slice boxes, the demo knows every lesion's 3D extent.
