@@ -19,6 +19,7 @@ from mmlesion.datasets.deeplesion.png_slices import (png_values_to_hu,
                                                      read_hu_png)
 from mmlesion.utils.writing.atomic import atomic_save_with
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
+                                                      OverlayStyle,
                                                       draw_lesion_overlay,
                                                       key_slice_name,
                                                       window_of,
@@ -232,7 +233,9 @@ class LesionDetInferencer(DetInferencer):
                 inst = pred.pred_instances.cpu()
                 boxes, scores = inst.bboxes, inst.scores
             drawn = draw_lesion_overlay(self.visualizer, rgb, None, boxes,
-                                        scores, pred_score_thr, class_name)
+                                        scores,
+                                        OverlayStyle(pred_score_thr,
+                                                     class_name))
             path = single_input.get('img_path') if isinstance(
                 single_input, dict) else single_input
             name = (key_slice_name(str(path)) if isinstance(path, (str, Path))

@@ -9,6 +9,7 @@ of mmdet's :class:`~mmdet.visualization.DetLocalVisualizer`
 """
 import functools
 import os.path as osp
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -219,17 +220,49 @@ def _scores(pred_scores, count: int) -> torch.Tensor:
     return scores
 
 
+@dataclass(frozen=True)
+class OverlayStyle:
+    """What :func:`draw_lesion_overlay` draws besides the boxes.
+
+    Args:
+        score_thr (float): predictions scoring below it are not drawn.
+        class_name (str): what the predictions are (in the legend).
+        gt_label (str): tag of the ground-truth boxes of a picture without
+            predictions.
+        legend (bool): draw the legend (with predictions).
+        display_size (int): least short side of the picture, pixels; 0
+            keeps the image's size.
+        max_labels (int): score tags on at most this many predictions.
+    """
+    score_thr: float = 0.
+    class_name: str = 'lesion'
+    gt_label: str = 'GT'
+    legend: bool = True
+    display_size: int = 0
+    max_labels: int = 10
+
+
+@dataclass(frozen=True)
+class PictureStyle(OverlayStyle):
+    """:class:`OverlayStyle` of a CT slice drawn by
+    :func:`draw_lesion_detections`.
+
+    Args:
+        window (Sequence[float]): display window ``(low, high)`` in HU.
+            Defaults to a soft-tissue window (-160, 240).
+        visualizer (DetLocalVisualizer, optional): drawer (its canvas); by
+            default a private one.
+    """
+    window: Sequence[float] = SOFT_TISSUE_WINDOW
+    visualizer: Optional[DetLocalVisualizer] = None
+
+
 def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                         image: np.ndarray,
                         gt_boxes=None,
                         pred_boxes=None,
                         pred_scores=None,
-                        score_thr: float = 0.,
-                        class_name: str = 'lesion',
-                        gt_label: str = 'GT',
-                        legend: bool = True,
-                        display_size: int = 0,
-                        max_labels: int = 10) -> np.ndarray:
+                        style: OverlayStyle = OverlayStyle()) -> np.ndarray:
     """Draw ground truth and predictions on one RGB image.
 
     Predictions (thin, solid) are drawn first, the ``max_labels`` best
@@ -247,19 +280,15 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
         pred_boxes (array-like, optional): (M, 4) predicted boxes.
         pred_scores (array-like, optional): (M, ) scores; required with
             ``pred_boxes``.
-        score_thr (float): predictions scoring below it are not drawn.
-        class_name (str): what the predictions are (in the legend).
-        gt_label (str): tag of the ground-truth boxes of a picture without
-            predictions.
-        legend (bool): draw the legend (with predictions).
-        display_size (int): least short side of the picture, pixels; 0
-            keeps the image's size.
-        max_labels (int): score tags on at most this many predictions.
+        style (OverlayStyle): threshold, legend, tags, size.
 
     Returns:
         np.ndarray: the drawn (kH, kW, 3) uint8 RGB image (``k`` the
         :func:`~mmlesion.visualization.label_layout.display_scale`).
     """
+    score_thr, class_name, gt_label = (style.score_thr, style.class_name,
+                                       style.gt_label)
+    max_labels = style.max_labels
     gt = _boxes(gt_boxes, 'gt_boxes')
     pred = _boxes(pred_boxes, 'pred_boxes')
     all_scores: Sequence[float] = []
@@ -272,7 +301,7 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
         order = torch.argsort(scores, descending=True)
         pred, scores = pred[order], scores[order]
     drawn = np.ascontiguousarray(image, dtype=np.uint8)
-    scale = display_scale(drawn.shape, display_size)
+    scale = display_scale(drawn.shape, style.display_size)
     if scale > 1:
         drawn = np.ascontiguousarray(
             np.repeat(np.repeat(drawn, scale, axis=0), scale, axis=1))
@@ -282,39 +311,39 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                          dtype=torch.float32) - .01
     gt = torch.minimum(gt.clamp(min=0), limit)
     pred = torch.minimum(pred.clamp(min=0), limit)
-    with_legend = legend and pred_boxes is not None
+    with_legend = style.legend and pred_boxes is not None
     if not (len(gt) or len(pred) or with_legend):
         return drawn
-    style = _Style(drawn.shape, getattr(visualizer, 'dpi', 100.))
+    drawing = _Style(drawn.shape, getattr(visualizer, 'dpi', 100.))
     entries = legend_entries(score_thr, all_scores, gt_boxes is not None,
                              class_name)
-    keep_out = ([_legend_rect(entries, style, drawn.shape[1])[0]]
+    keep_out = ([_legend_rect(entries, drawing, drawn.shape[1])[0]]
                 if with_legend else [])
     gt_bands = [b for box in gt.tolist()
-                for b in outline_bands(box, style.px(style.gt_width))]
+                for b in outline_bands(box, drawing.px(drawing.gt_width))]
     size = (drawn.shape[1], drawn.shape[0])
     if len(pred):
         texts = [format_score(v) for v in scores[:max_labels].tolist()]
         rects = place_labels(
             pred[:max_labels].tolist(),
-            [text_size(t, style.label_pt, style.dpi, _TAG_PAD)
+            [text_size(t, drawing.label_pt, drawing.dpi, _TAG_PAD)
              for t in texts],
             size, keep_out, gt_bands)
         drawn = _draw_boxes(visualizer, drawn, pred.numpy(), PRED_COLOR,
-                            PRED_LINE, style.pred_width, texts, rects,
-                            style.label_pt, style.px(_TAG_PAD))
+                            PRED_LINE, drawing.pred_width, texts, rects,
+                            drawing.label_pt, drawing.px(_TAG_PAD))
     if len(gt):
         tagged = pred_boxes is None and bool(gt_label)
         texts = [gt_label] * len(gt) if tagged else []
         rects = place_labels(
             gt.tolist(),
-            [text_size(t, style.label_pt, style.dpi, _TAG_PAD)
+            [text_size(t, drawing.label_pt, drawing.dpi, _TAG_PAD)
              for t in texts], size, keep_out)
         drawn = _draw_boxes(visualizer, drawn, gt.numpy(), GT_COLOR,
-                            GT_LINE, style.gt_width, texts, rects,
-                            style.label_pt, style.px(_TAG_PAD))
+                            GT_LINE, drawing.gt_width, texts, rects,
+                            drawing.label_pt, drawing.px(_TAG_PAD))
     if with_legend:
-        drawn = _draw_legend(visualizer, drawn, entries, style)
+        drawn = _draw_legend(visualizer, drawn, entries, drawing)
     return drawn
 
 
@@ -331,11 +360,8 @@ def draw_lesion_detections(image: ImageLike,
                            pred_scores=None,
                            gt_boxes=None,
                            out_file: Optional[Union[str, Path]] = None,
-                           window: Sequence[float] = SOFT_TISSUE_WINDOW,
-                           score_thr: float = 0.,
-                           visualizer: Optional[DetLocalVisualizer] = None,
-                           class_name: str = 'lesion',
-                           display_size: int = 0) -> np.ndarray:
+                           style: PictureStyle = PictureStyle()
+                           ) -> np.ndarray:
     """Window a CT slice and draw detections and ground truth on it.
 
     Args:
@@ -346,23 +372,17 @@ def draw_lesion_detections(image: ImageLike,
         gt_boxes (array-like, optional): (N, 4) ground-truth boxes.
         out_file (str | Path, optional): where to write the drawing (any
             extension mmcv.imwrite understands; folders are created).
-        window (Sequence[float]): display window ``(low, high)`` in HU.
-            Defaults to a soft-tissue window (-160, 240).
-        score_thr (float): predictions below it are not drawn.
-        visualizer (DetLocalVisualizer, optional): drawer (its canvas); by
-            default a private one.
-        class_name (str): what the predictions are (in the legend).
-        display_size (int): least short side of the picture
-            (:func:`draw_lesion_overlay`); 0 keeps the image's size.
+        style (PictureStyle): the window, the drawer and the overlay's
+            style.
 
     Returns:
         np.ndarray: the drawn (kH, kW, 3) uint8 RGB image.
     """
-    rgb = window_to_rgb(_as_hu(image), window)
-    vis = visualizer if visualizer is not None else _default_visualizer()
+    rgb = window_to_rgb(_as_hu(image), style.window)
+    vis = (style.visualizer if style.visualizer is not None else
+           _default_visualizer())
     drawn = draw_lesion_overlay(vis, rgb, gt_boxes, pred_boxes, pred_scores,
-                                score_thr, class_name,
-                                display_size=display_size)
+                                style)
     if out_file is not None:
         mmcv.imwrite(drawn[..., ::-1], str(out_file))
     return drawn

@@ -62,8 +62,6 @@ PENDING = frozenset({
     'visualization/froc_curves.py:label_froc_axes',
     'visualization/froc_curves.py:plot_froc_curves',
     'visualization/label_layout.py:place_labels',
-    'visualization/lesion_visualizer.py:draw_lesion_detections',
-    'visualization/lesion_visualizer.py:draw_lesion_overlay',
 })
 
 _Function = (ast.FunctionDef, ast.AsyncFunctionDef)

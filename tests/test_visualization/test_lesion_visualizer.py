@@ -12,6 +12,7 @@ import pytest
 from mmdet.visualization import DetLocalVisualizer
 
 from mmlesion.visualization.lesion_visualizer import (GT_COLOR, PRED_COLOR,
+                                                      OverlayStyle,
                                                       draw_lesion_overlay,
                                                       legend_entries,
                                                       window_to_rgb)
@@ -46,7 +47,7 @@ def _left_edge(img: np.ndarray, box, scale: int = 1) -> np.ndarray:
 def test_enlarged_for_display(visualizer):
     rgb = _slice(256)
     drawn = draw_lesion_overlay(visualizer, rgb, [GT_BOX], [GT_BOX], [.9],
-                                .3, display_size=512)
+                                OverlayStyle(.3, display_size=512))
     assert drawn.shape == (512, 512, 3) and drawn.dtype == np.uint8
     # nearest neighbour: far from the drawing the pixels are repeated
     np.testing.assert_array_equal(drawn[400:500:2, 300:500:2],
@@ -56,7 +57,8 @@ def test_enlarged_for_display(visualizer):
     assert not _is(_left_edge(drawn, GT_BOX, 1), GT_COLOR).any()
     # 192 px: the next integer factor, 3
     assert draw_lesion_overlay(visualizer, _slice(192), [GT_BOX],
-                               display_size=512).shape == (576, 576, 3)
+                               style=OverlayStyle(display_size=512)
+                               ).shape == (576, 576, 3)
     # default: the image's own size
     assert draw_lesion_overlay(visualizer, rgb, [GT_BOX]).shape == rgb.shape
 
@@ -67,12 +69,13 @@ def test_ground_truth_stays_visible_under_a_prediction(visualizer):
     the green box shows in the gaps)."""
     rgb = _slice(256)
     drawn = draw_lesion_overlay(visualizer, rgb, [GT_BOX], [GT_BOX], [.95],
-                                .3)
+                                OverlayStyle(.3))
     edge = _left_edge(drawn, GT_BOX)
     assert _is(edge, GT_COLOR).sum() >= 20
     assert _is(edge, PRED_COLOR).sum() >= 3  # the prediction in the gaps
     # a prediction alone on that spot is green, not red
-    alone = draw_lesion_overlay(visualizer, rgb, None, [GT_BOX], [.95], .3)
+    alone = draw_lesion_overlay(visualizer, rgb, None, [GT_BOX], [.95],
+                                OverlayStyle(.3))
     assert not _is(_left_edge(alone, GT_BOX), GT_COLOR).any()
     assert _is(_left_edge(alone, GT_BOX), PRED_COLOR).sum() >= 20
 
@@ -86,7 +89,8 @@ def test_legend_names_both_styles_and_the_threshold(visualizer):
         ('predicted lesion, score >= 0.30: 0 of 0 drawn', 'pred')]
     black = np.zeros((256, 256, 3), np.uint8)
     drawn = draw_lesion_overlay(visualizer, black, np.zeros((0, 4)),
-                                np.zeros((0, 4)), [], .3, display_size=512)
+                                np.zeros((0, 4)), [],
+                                OverlayStyle(.3, display_size=512))
     corner = drawn[:60, :]
     rest = drawn[60:, :]
     assert (rest == 0).all()  # nothing else drawn
@@ -96,7 +100,8 @@ def test_legend_names_both_styles_and_the_threshold(visualizer):
     assert _is(corner, PRED_COLOR).sum() >= 10
     # no predictions given: no legend
     assert (draw_lesion_overlay(visualizer, black, np.zeros((0, 4)),
-                                display_size=512) == 0).all()
+                                style=OverlayStyle(display_size=512)) == 0
+            ).all()
 
 
 def test_one_score_format_on_boxes_and_legend(visualizer):
@@ -104,7 +109,7 @@ def test_one_score_format_on_boxes_and_legend(visualizer):
     spy.dpi = visualizer.dpi
     boxes = [[20, 20, 60, 60], [150, 150, 200, 210], [152, 150, 202, 212]]
     draw_lesion_overlay(spy, _slice(256), [GT_BOX], boxes, [.991, .5, .3],
-                        .3, display_size=512)
+                        OverlayStyle(.3, display_size=512))
     texts = [t for call in spy.draw_texts.call_args_list
              for t in ([call.args[0]] if isinstance(call.args[0], str) else
                        call.args[0])]
@@ -121,8 +126,8 @@ def test_only_the_best_scores_are_labelled(visualizer):
     spy.dpi = visualizer.dpi
     boxes = [[10 + 20 * i, 100, 25 + 20 * i, 115] for i in range(12)]
     scores = [.4 + .05 * i for i in range(12)]
-    draw_lesion_overlay(spy, _slice(256), None, boxes, scores, .3,
-                        display_size=512, max_labels=3)
+    draw_lesion_overlay(spy, _slice(256), None, boxes, scores,
+                        OverlayStyle(.3, display_size=512, max_labels=3))
     texts = [t for call in spy.draw_texts.call_args_list
              for t in call.args[0] if not t.startswith('predicted')]
     assert sorted(texts) == ['0.85', '0.90', '0.95']

@@ -200,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[str]]:
     from mmlesion.utils.writing.atomic import atomic_save_with
     from mmlesion.utils.checkpoints.results_pickle import load_prediction_pickle
     from mmlesion.visualization.lesion_visualizer import (
-        draw_lesion_detections, key_slice_name)
+        PictureStyle, draw_lesion_detections, key_slice_name)
     window = display_window(args.window)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
@@ -240,9 +240,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[str]]:
                 dets[:, 4],
                 gt_boxes=np.concatenate(
                     [arrays[index]['gts'], arrays[index]['ignored']]),
-                window=window,
-                score_thr=args.show_score_thr,
-                visualizer=drawer)
+                style=PictureStyle(window=window,
+                                   score_thr=args.show_score_thr,
+                                   visualizer=drawer))
             stem, ext = osp.splitext(
                 key_slice_name(info['img_path'], info.get('file_name')))
             out_file = osp.join(args.show_dir, kind,

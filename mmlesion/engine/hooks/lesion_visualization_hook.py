@@ -19,6 +19,7 @@ from mmengine.utils import mkdir_or_exist
 
 from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
+                                                      OverlayStyle,
                                                       draw_lesion_overlay,
                                                       key_slice_name,
                                                       window_of,
@@ -124,7 +125,8 @@ class LesionVisualizationHook(DetVisualizationHook):
         class_name = classes[0] if classes else 'lesion'
         return draw_lesion_overlay(
             self._get_drawer(), rgb, gt, pred_boxes, pred_scores,
-            self.score_thr, class_name, display_size=self.display_size)
+            OverlayStyle(self.score_thr, class_name,
+                         display_size=self.display_size))
 
     def _emit(self, name: str, drawn: np.ndarray, step: int,
               out_file: Optional[str] = None) -> None:

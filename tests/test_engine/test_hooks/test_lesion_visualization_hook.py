@@ -14,7 +14,8 @@ from mmengine.structures import InstanceData
 import mmlesion  # noqa: F401  (registers the hook)
 from mmlesion.engine.hooks import LesionVisualizationHook
 from mmlesion.visualization import draw_lesion_detections
-from mmlesion.visualization.lesion_visualizer import window_to_rgb
+from mmlesion.visualization.lesion_visualizer import (PictureStyle,
+                                                      window_to_rgb)
 
 GT_BOX = [40., 50., 90., 100.]
 PRED_BOX = [120., 30., 160., 70.]
@@ -160,7 +161,8 @@ def test_draw_lesion_detections_function(tmp_path):
     out = tmp_path / 'sub' / 'drawn.png'
     drawn = draw_lesion_detections(
         hu, pred_boxes=[[60, 30, 100, 70]], pred_scores=[.8],
-        gt_boxes=[[25, 30, 55, 70]], out_file=out, window=(-160, 240))
+        gt_boxes=[[25, 30, 55, 70]], out_file=out,
+        style=PictureStyle(window=(-160, 240)))
     assert drawn.shape == (128, 128, 3) and drawn.dtype == np.uint8
     assert out.is_file()
     saved = cv2.imread(str(out))[..., ::-1]
@@ -174,7 +176,7 @@ def test_draw_lesion_detections_function(tmp_path):
     with pytest.raises(ValueError, match='pred_scores'):
         draw_lesion_detections(hu, pred_boxes=[[1, 2, 3, 4]])
     with pytest.raises(ValueError, match='window'):
-        draw_lesion_detections(hu, window=(100, -100))
+        draw_lesion_detections(hu, style=PictureStyle(window=(100, -100)))
 
 
 def test_rejects_8bit_png(tmp_path):
@@ -207,19 +209,22 @@ def test_threshold_is_written_on_the_picture(tmp_path, visualizer):
     """Every prediction under the threshold: no box, but the legend says
     the threshold (the demo's vis_val pictures); no predictions given: no
     legend."""
-    from mmlesion.visualization.lesion_visualizer import draw_lesion_overlay
+    from mmlesion.visualization.lesion_visualizer import (OverlayStyle,
+                                                          draw_lesion_overlay)
     hu = np.full((192, 192), -1000., np.float32)
     rgb = window_to_rgb(hu)  # black: the white legend text stands out
     boxes, scores = [PRED_BOX, [10., 10., 30., 30.]], [.2, .1]
-    drawn = draw_lesion_overlay(visualizer, rgb, None, boxes, scores, .3)
-    plain = draw_lesion_overlay(visualizer, rgb, None, boxes, scores, .3,
-                                legend=False)
+    drawn = draw_lesion_overlay(visualizer, rgb, None, boxes, scores,
+                                OverlayStyle(.3))
+    plain = draw_lesion_overlay(visualizer, rgb, None, boxes, scores,
+                                OverlayStyle(.3, legend=False))
     np.testing.assert_array_equal(plain, rgb)  # nothing over the threshold
     assert _legend_pixels(drawn) > 20 and _legend_pixels(plain) == 0
     changed = np.argwhere((drawn != plain).any(axis=-1))
     assert changed[:, 0].max() < 30  # only the band at the top
     np.testing.assert_array_equal(
-        draw_lesion_overlay(visualizer, rgb, None, None, None, .3), rgb)
+        draw_lesion_overlay(visualizer, rgb, None, None, None,
+                            OverlayStyle(.3)), rgb)
     # the validation picture of the hook carries it too
     img_path = _ct_png(tmp_path / 'Images_png' / '000005_01_01' / '050.png')
     sample = _sample(img_path, with_raw_instances=True)
