@@ -399,7 +399,8 @@ def record_scan_point(config: Path, checkpoint: Path, data_root: Path,
     log = out / 'eval_whole_scan.log'
     atomic_write_text(str(log), proc.stdout)
     if proc.returncode:
-        return dict(error=proc.stdout.strip().splitlines()[-1:], log=str(log))
+        return dict(error=(proc.stdout.strip().splitlines() or [''])[-1],
+                    log=str(log))
     record = json.loads((out / 'scan_lesions.json').read_text())
     volumes = json.loads(ann.read_text())['volumes']
     record['scan_extent_mm'] = round(sum(
@@ -419,7 +420,8 @@ def scan_point_lines(record: Optional[dict]) -> List[str]:
         return []
     if 'error' in record:
         return ['Per-scan operating point NOT recorded: '
-                f'tools/eval_whole_scan.py failed ({record["log"]})']
+                f'tools/eval_whole_scan.py failed: {record["error"]} '
+                f'({record["log"]})']
     sens = dict(zip(record['fp_rates'], record['sensitivities']))
     return [
         f'Per-scan operating point for tools/infer_volume.py, in the '

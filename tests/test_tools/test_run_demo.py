@@ -104,6 +104,21 @@ def test_headline_leaves_out_the_breakdowns():
         {k: v for k, v in metrics.items() if 'mAP' not in k}))
 
 
+def test_the_per_scan_lines_say_what_a_scan_is_or_why_there_is_none():
+    demo = load_tool('run_demo.py')
+    assert demo.scan_point_lines(None) == []
+    lines = demo.scan_point_lines(dict(
+        fp_rates=[1., 4.], sensitivities=[.25, .5], num_scans=39,
+        num_lesions=89, scan_extent_mm=24.3))
+    assert 'sensitivity 0.500 at 4 false findings per scan on 39 val ' \
+        'chunks' in lines[0]
+    assert '89 lesions in 3D; a "scan" here is the 24 mm along z' in lines[1]
+    (line, ) = demo.scan_point_lines(dict(error='error: no scan',
+                                          log='/run/scan_val/x.log'))
+    assert 'NOT recorded' in line and 'error: no scan' in line
+    assert '/run/scan_val/x.log' in line
+
+
 def _summary(out: str) -> list:
     lines = out.splitlines()
     start = max(i for i, line in enumerate(lines)
