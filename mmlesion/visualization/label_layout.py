@@ -5,6 +5,7 @@ pure functions (no drawing, no torch) behind
 whole-scan pictures.
 """
 import math
+from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 #: ``(x1, y1, x2, y2)`` in output pixels.
@@ -137,17 +138,33 @@ def _tries(box: Sequence[float], w: float, h: float, gap: float,
         yield from ((ring, strict), (ring, loose))
 
 
+@dataclass(frozen=True)
+class LabelSearch:
+    """Where :func:`place_labels` looks for a label's spot.
+
+    Args:
+        gap (float): pixels between a box and its label.
+        rings (int): rings of spots all around the box tried last (0: none;
+            a crowded cluster of boxes needs a few).
+        near_only (bool): only the spots next to the box (no label tied to
+            its box by a line): a label with no free spot there is left
+            out.
+    """
+    gap: float = 3.
+    rings: int = 0
+    near_only: bool = False
+
+
 def place_labels(boxes: Sequence[Sequence[float]],
                  sizes: Sequence[Tuple[float, float]],
                  image_size: Tuple[int, int],
                  keep_out: Sequence[Rect] = (),
                  prefer_out: Sequence[Rect] = (),
-                 gap: float = 3.,
-                 rings: int = 0,
-                 near_only: bool = False) -> List[Optional[Rect]]:
+                 search: LabelSearch = LabelSearch()
+                 ) -> List[Optional[Rect]]:
     """Place one label per box, greedily, in the given order: at the
-    first spot next to its box, else further out, then (``rings``) all
-    around it, where it overlaps no placed label and nothing in
+    first spot next to its box, else further out, then (``search.rings``)
+    all around it, where it overlaps no placed label and nothing in
     ``keep_out`` (nor, if it can, ``prefer_out``).
 
     Args:
@@ -158,16 +175,13 @@ def place_labels(boxes: Sequence[Sequence[float]],
         image_size (tuple[int, int]): ``(width, height)`` of the picture.
         keep_out (Sequence[Rect]): areas no label may cover (the legend).
         prefer_out (Sequence[Rect]): areas a label covers only if it has to.
-        gap (float): pixels between a box and its label.
-        rings (int): rings of spots all around the box tried last (0: none;
-            a crowded cluster of boxes needs a few).
-        near_only (bool): only the spots next to the box (no label tied to
-            its box by a line): a label with no free spot there is left
-            out.
+        search (LabelSearch): the gap, the rings and whether only the
+            spots next to the box are tried.
 
     Returns:
         list[Rect | None]: the label rectangles, ``None`` where left out.
     """
+    gap, rings, near_only = search.gap, search.rings, search.near_only
     width, height = float(image_size[0]), float(image_size[1])
     placed: List[Rect] = []
     result: List[Optional[Rect]] = []

@@ -16,8 +16,8 @@ import numpy as np
 
 from mmlesion.datasets.transforms.windowing import window_hu
 
-from .label_layout import (Rect, leader_line, outline_bands, place_labels,
-                           text_size)
+from .label_layout import (LabelSearch, Rect, leader_line, outline_bands,
+                           place_labels, text_size)
 from .pixel_drawing import (PICTURE_DPI, SHIFT, WARNING_RGB, DrawnText,
                             PanelView, fit_rect, fixed, font, font_pt, frame,
                             resized_rgb, save_pixels_png)
@@ -198,8 +198,8 @@ def place_tags(slot: Tuple[float, float, float, float],
              for i in ids]
     line_px = BOX_LINE_PT * PICTURE_DPI / 72.
     bands = [b for box in local for b in outline_bands(box, line_px)]
-    rects = place_labels(local, sizes, (sw, sh), prefer_out=bands, rings=8,
-                         near_only=near_only)
+    rects = place_labels(local, sizes, (sw, sh), prefer_out=bands,
+                         search=LabelSearch(rings=8, near_only=near_only))
     return [None if r is None else
             (r[0] + sx, r[1] + sy, r[2] + sx, r[3] + sy) for r in rects]
 

@@ -5,9 +5,10 @@ import re
 
 import pytest
 
-from mmlesion.visualization.label_layout import (display_scale, format_score,
-                                                 outline_bands, overlaps,
-                                                 place_labels, text_size)
+from mmlesion.visualization.label_layout import (LabelSearch, display_scale,
+                                                 format_score, outline_bands,
+                                                 overlaps, place_labels,
+                                                 text_size)
 
 
 def test_format_score_two_decimals():
@@ -99,7 +100,8 @@ def test_rings_place_every_label_of_a_dense_cluster():
               212 + (i * 11) % 40) for i in range(20)]
     sizes = [text_size(str(i + 1), 10) for i in range(20)]
     assert None in place_labels(boxes, sizes, (450, 450))
-    rects = place_labels(boxes, sizes, (450, 450), rings=8)
+    rects = place_labels(boxes, sizes, (450, 450),
+                         search=LabelSearch(rings=8))
     assert None not in rects
     for a, b in itertools.combinations(rects, 2):
         assert not overlaps(a, b)
