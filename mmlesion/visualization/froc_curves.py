@@ -60,13 +60,13 @@ def froc_figure(curves: Dict[str, Tuple[str, object]],
     ax.set_xticks(fp_rates)
     ax.set_xticklabels([rate_key(r) for r in fp_rates])
     ax.grid(True, which='both', alpha=0.3)
-    label_froc_axes(ax, f'average false positives per {fp_unit}',
-                    'sensitivity', title, fp_rates, operating_points)
+    label_froc_axes(ax, (f'average false positives per {fp_unit}',
+                         'sensitivity', title), fp_rates, operating_points)
     fig.tight_layout()
     return fig
 
 
-def label_froc_axes(ax, xlabel: str, ylabel: str, title: str,
+def label_froc_axes(ax, labels: Tuple[str, str, str],
                     rates: Sequence[float] = (),
                     values: Optional[Sequence[float]] = None,
                     **marker) -> None:
@@ -74,8 +74,10 @@ def label_froc_axes(ax, xlabel: str, ylabel: str, title: str,
     none overlapping another: the operating points (``values`` at
     ``rates``, if any) as dots (``marker``: ``plot``'s options) with their
     values above a low point and below a high one (clear of the tick labels
-    and the title), the tick and axis labels, the title and the legend,
-    beside the axes (clear of the curves and the points)."""
+    and the title), the tick and axis labels (``labels``: the x label, the
+    y label and the title), the title and the legend, beside the axes
+    (clear of the curves and the points)."""
+    xlabel, ylabel, title = labels
     for rate, value in zip(rates, [] if values is None else values):
         low = value < 0.5
         ax.plot(rate, value, 'o', color='k', **marker)

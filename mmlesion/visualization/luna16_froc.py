@@ -44,8 +44,8 @@ def luna16_froc_figure(result: LUNA16Result, name: str = 'CAD',
     ax.xaxis.set_minor_locator(FixedLocator([]))
     ax.set_yticks(np.arange(0, 1.1, 0.1))
     ax.grid(True, which='both')
-    label_froc_axes(ax, 'Average number of false positives per scan',
-                    'Sensitivity', title or f'FROC performance - {name}',
+    label_froc_axes(ax, ('Average number of false positives per scan',
+                         'Sensitivity', title or f'FROC performance - {name}'),
                     LUNA16_FP_RATES, result.sens_at, ms=4)
     fig.tight_layout()
     return fig

@@ -55,8 +55,8 @@ def study_froc_figure(curves: Dict[str, Curve],
     ax.set_xticklabels([f'{r:g}' for r in fp_rates])
     ax.set_ylim(0, min(1.02, np.ceil((top + 0.1) * 10) / 10))
     ax.grid(True, which='both', alpha=0.3)
-    label_froc_axes(ax, f'average false positives per {fp_unit}',
-                    'sensitivity', title)
+    label_froc_axes(ax, (f'average false positives per {fp_unit}',
+                         'sensitivity', title))
     fig.tight_layout()
     return fig
 

@@ -38,7 +38,13 @@ MAX_MODULE_PARAMETERS = 6
 PACKAGE = repo_root() / 'mmlesion'
 #: ``path from mmlesion/:function`` -> why it may take more than
 #: :data:`MAX_MODULE_PARAMETERS` parameters (at most 5 entries).
-MODULE_ALLOWED = {}
+MODULE_ALLOWED = {
+    'visualization/froc_curves.py:plot_froc_curves':
+    "the interface of FROCMetric(froc_plot=...): the metric calls the "
+    "FUNCTIONS entry it names with these keywords, so a user's registered "
+    'plot takes the same ones; a settings object would change that '
+    'contract for every registered plot',
+}
 #: Functions still over the limit that are to take a settings object or
 #: become private: the list only shrinks (a new function over the limit
 #: fails, and so does an entry that is no longer over it).
@@ -59,8 +65,6 @@ PENDING = frozenset({
     'evaluation/functional/luna16/matching.py:match_luna16',
     'protocols/luna16_cv.py:run_fold',
     'testing/volume_files.py:write_dicom_series',
-    'visualization/froc_curves.py:label_froc_axes',
-    'visualization/froc_curves.py:plot_froc_curves',
 })
 
 _Function = (ast.FunctionDef, ast.AsyncFunctionDef)
