@@ -197,8 +197,9 @@ class LENSFPRPatchDataset(BaseDataset):
             raise FileNotFoundError(f'no <index>.png slices in {folder}')
         patch, box = crop_fpr_patch(
             lambda z: read_hu_png(osp.join(folder, f'{z:03d}.png')), stored,
-            info['bbox_3d'], self.patch_size, self.hu_window,
-            info['spacing'], self.patch_spacing)
+            info['bbox_3d'], FPRPatchSpec(self.patch_size, self.hu_window,
+                                          self.patch_spacing),
+            info['spacing'])
         return _fpr_sample(patch, box, info['label'], info['lens_score'],
                            info['series_dir'])
 
@@ -228,13 +229,25 @@ class FPRPatch(NamedTuple):
     box: List[float]
 
 
+class FPRPatchSpec(NamedTuple):
+    """The FPR input patch :func:`crop_fpr_patch` cuts.
+
+    Args:
+        patch_size (tuple): (Z, Y, X) voxels.
+        hu_window (tuple): (lo, hi) HU.
+        patch_spacing (Sequence[float], optional): the patch's (z, y, x)
+            voxel size in mm (None: source voxels).
+    """
+    patch_size: Tuple[int, int, int]
+    hu_window: Tuple[float, float]
+    patch_spacing: Optional[Sequence[float]] = None
+
+
 def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
                    stored: Sequence[int],
                    bbox_3d: Sequence[float],
-                   patch_size: Tuple[int, int, int],
-                   hu_window: Tuple[float, float],
-                   src_spacing: Optional[Sequence[float]] = None,
-                   patch_spacing: Optional[Sequence[float]] = None
+                   spec: FPRPatchSpec,
+                   src_spacing: Optional[Sequence[float]] = None
                    ) -> FPRPatch:
     """The FPR input patch of one 3D box (the PNG dataset's and the
     in-memory volumes').
@@ -250,18 +263,17 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
         stored (Sequence[int]): sorted indices of the available slices.
         bbox_3d (Sequence[float]): ``[x1, y1, z1, x2, y2, z2]``, z in slice
             indices, x / y in pixels (voxel ``i`` spans ``[i, i + 1)``).
-        patch_size (tuple): (Z, Y, X) voxels.
-        hu_window (tuple): (lo, hi) HU.
+        spec (FPRPatchSpec): the patch's size, HU window and spacing.
         src_spacing (Sequence[float], optional): the scan's (z, y, x) voxel
-            size in mm (slice interval, pixel spacing).
-        patch_spacing (Sequence[float], optional): the patch's (z, y, x)
-            voxel size in mm.
+            size in mm (slice interval, pixel spacing); with
+            ``spec.patch_spacing`` only.
 
     Returns:
         tuple: the (Z, Y, X) float32 patch and the box in patch
         coordinates (patch voxels).
     """
     from scipy.ndimage import map_coordinates
+    patch_size, hu_window, patch_spacing = spec
     if (src_spacing is None) != (patch_spacing is None):
         raise ValueError('crop_fpr_patch: give both src_spacing and '
                          'patch_spacing, or neither')
@@ -361,7 +373,8 @@ class VolumeFPRPatches:
             p['series_dir']]
         patch, box = crop_fpr_patch(lambda z: vol[z], range(len(vol)),
                                     [float(v) for v in p['bbox_3d']],
-                                    self.patch_size, self.hu_window, src,
-                                    self.patch_spacing)
+                                    FPRPatchSpec(self.patch_size,
+                                                 self.hu_window,
+                                                 self.patch_spacing), src)
         return _fpr_sample(patch, box, int(p.get('label', 0)),
                            float(p.get('score', 0.)), p['series_dir'])

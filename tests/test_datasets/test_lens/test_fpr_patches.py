@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401
 from mmlesion.datasets import DeepLesionDataset, LENSFPRPatchDataset
-from mmlesion.datasets.lens.fpr_patches import (FORMAT, crop_fpr_patch,
+from mmlesion.datasets.lens.fpr_patches import (FORMAT, FPRPatchSpec,
+                                                crop_fpr_patch,
                                                 label_fpr_proposal)
 from mmlesion.testing import get_config
 
@@ -117,13 +118,13 @@ def test_crop_has_a_fixed_physical_size():
     for spacing, shape in grids:
         vol = _sphere_volume(spacing, shape, centre, radius)
         box = _box_voxels(centre, radius, spacing)
-        p, b = crop_fpr_patch(lambda z: vol[z], range(len(vol)), box, size,
-                              window, spacing, phys)
+        p, b = crop_fpr_patch(lambda z: vol[z], range(len(vol)), box,
+                              FPRPatchSpec(size, window, phys), spacing)
         patches.append(p)
         boxes.append(b)
         native.append(
-            crop_fpr_patch(lambda z: vol[z], range(len(vol)), box, size,
-                           window)[0])
+            crop_fpr_patch(lambda z: vol[z], range(len(vol)), box,
+                           FPRPatchSpec(size, window))[0])
         assert p.shape == size and p.dtype == np.float32
     np.testing.assert_allclose(boxes[0], boxes[1], atol=1e-9)
     # the ball (12 mm) in a 16 x 32 x 32 mm patch: 6 voxels of 2 mm in z
@@ -137,17 +138,18 @@ def test_crop_at_the_source_spacing_is_the_voxel_crop():
     vol = rng.normal(0, 300, size=(10, 40, 40)).astype(np.float32)
     box = [10., 12., 3., 20., 22., 7.]  # centre (5, 17, 15): aligned
     spacing = (2.5, 0.7, 0.7)
-    p, b = crop_fpr_patch(lambda z: vol[z], range(10), box, (4, 8, 8),
-                          (-1000., 1000.), spacing, spacing)
-    q, c = crop_fpr_patch(lambda z: vol[z], range(10), box, (4, 8, 8),
-                          (-1000., 1000.))
+    p, b = crop_fpr_patch(lambda z: vol[z], range(10), box,
+                          FPRPatchSpec((4, 8, 8), (-1000., 1000.), spacing),
+                          spacing)
+    q, c = crop_fpr_patch(lambda z: vol[z], range(10), box,
+                          FPRPatchSpec((4, 8, 8), (-1000., 1000.)))
     ref = np.clip((vol[3:7, 13:21, 11:19] + 1000.) / 2000., 0, 1) * 2 - 1
     np.testing.assert_allclose(p, ref, atol=1e-5)
     np.testing.assert_allclose(q, ref, atol=1e-5)
     assert b == c == [-1., -1., 0., 9., 9., 4.]
     with pytest.raises(ValueError, match='both'):
-        crop_fpr_patch(lambda z: vol[z], range(10), box, (4, 8, 8),
-                       (-1000., 1000.), spacing, None)
+        crop_fpr_patch(lambda z: vol[z], range(10), box,
+                       FPRPatchSpec((4, 8, 8), (-1000., 1000.)), spacing)
 
 
 def test_patch_dataset_spacing_errors(tiny_demo_root, tmp_path):
