@@ -147,16 +147,22 @@ def _time_budget(args):
         return None
     from mmlesion.apps.own_data.plan_schedule import TimeBudget
     from mmlesion.apps.reproduce.estimate import (
-        CPU_SECONDS_PER_TRAINING_IMAGE, SECONDS_PER_TRAINING_ITEM)
+        CPU_SECONDS_PER_TRAINING_IMAGE, CPU_SECONDS_PER_TRAINING_PATCH,
+        SECONDS_PER_TRAINING_ITEM)
     if args.device == 'cpu':
-        cpu = CPU_SECONDS_PER_TRAINING_IMAGE
-        return TimeBudget(
-            args.budget_minutes, 'cpu', **cpu, source=(
-                f"{cpu['fixed_seconds']:.2f} s a training image + "
-                f"{cpu['seconds_per_pixel'] * 256**2:.2f} s per 256^2 px "
-                f"of it, Faster R-CNN R{cpu['backbone_depth']}-FPN on one "
-                'CPU core, benchmark_cpu_train_step.py'),
-            load=(os.getloadavg()[0], os.cpu_count() or 1))
+        load = (os.getloadavg()[0], os.cpu_count() or 1)
+        budgets = []
+        for cpu, heads in ((CPU_SECONDS_PER_TRAINING_PATCH,
+                            ' with 64-channel heads and 128 RoIs'),
+                           (CPU_SECONDS_PER_TRAINING_IMAGE, '')):
+            budgets.append(TimeBudget(
+                args.budget_minutes, 'cpu', **cpu, source=(
+                    f"{cpu['fixed_seconds']:.2f} s a training image + "
+                    f"{cpu['seconds_per_pixel'] * 256**2:.2f} s per 256^2 "
+                    f"px of it, Faster R-CNN R{cpu['backbone_depth']}-FPN"
+                    f'{heads} on one CPU core, benchmark_cpu_train_step.py'),
+                load=load, patches=budgets[0] if budgets else None))
+        return budgets[1]
     gpu = SECONDS_PER_TRAINING_ITEM['faster-rcnn']
     return TimeBudget(
         args.budget_minutes, 'cuda', 0., gpu / 512**2, 50,

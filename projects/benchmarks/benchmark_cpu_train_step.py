@@ -71,6 +71,11 @@ def main() -> None:
                         help='images per training step')
     parser.add_argument('--steps', type=int, default=4,
                         help='training steps timed at each side')
+    parser.add_argument('--head-channels', type=int, default=256,
+                        help="FPN, RPN and RoI feature channels (the RoI "
+                        "head's FCs: 4x); 256 as mmdet's")
+    parser.add_argument('--rcnn-rois', type=int, default=512,
+                        help='RoIs the RoI head samples an image')
     args = parser.parse_args()
     import numpy as np
     import torch
@@ -89,6 +94,14 @@ def main() -> None:
     if args.depth == 18:
         cfg.model.backbone.depth = 18
         cfg.model.neck.in_channels = [64, 128, 256, 512]
+    width = args.head_channels
+    cfg.merge_from_dict({
+        'model.neck.out_channels': width, 'model.rpn_head.in_channels': width,
+        'model.rpn_head.feat_channels': width,
+        'model.roi_head.bbox_roi_extractor.out_channels': width,
+        'model.roi_head.bbox_head.in_channels': width,
+        'model.roi_head.bbox_head.fc_out_channels': 4 * width,
+        'model.train_cfg.rcnn.sampler.num': args.rcnn_rois})
     model = MODELS.build(cfg.model).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=.9)
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} "
@@ -98,7 +111,8 @@ def main() -> None:
     for side in args.sides:
         times = _seconds_per_image(model, opt, side, args.batch, args.steps)
         means.append(sum(times) / len(times))
-        print(f'Faster R-CNN R{args.depth}-FPN, {side} x {side} px, batch '
+        print(f'Faster R-CNN R{args.depth}-FPN ({width} channels, '
+              f'{args.rcnn_rois} RoIs), {side} x {side} px, batch '
               f'{args.batch}: CPU s per image '
               f'{[round(t, 3) for t in times]}, mean {means[-1]:.3f}')
     if len(set(args.sides)) > 1:

@@ -32,6 +32,13 @@ MIN_3D_SCANS = 100
 MAX_3D_LESION_MM = 48.
 #: Share of the GPU memory budget kept free (allocator, CUDA context).
 MEMORY_MARGIN = .2
+#: Patches (CPU budgets): a side of this many times the largest training
+#: box, at least PATCH_MIN px, a multiple of 32; trained on where whole
+#: slices hold more than PATCH_GAIN patches' pixels.
+PATCH_PER_BOX, PATCH_MIN, PATCH_GAIN = 3, 96, 2
+#: The heads' channels and sampled RoIs with patches (those of the patch
+#: step time, ``TimeBudget.patches``), and mmdet's otherwise.
+PATCH_HEADS, MMDET_HEADS = (64, 128), (256, 512)
 #: Base configs (relative to the repository's ``configs/``).
 BASES = {
     3: 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
@@ -258,6 +265,42 @@ def _pretrained(s: PlanSettings) -> Choice:
         'would never learn)'))
 
 
+def _patches(s: PlanSettings, boxes_px: np.ndarray,
+             size: float) -> List[Choice]:
+    """``patch_size`` (None: whole slices), ``head_channels`` and
+    ``rcnn_rois``: on a CPU budget, where whole slices hold more than
+    PATCH_GAIN patches, lesion-centred and background patches (two thirds
+    centred on a lesion, ``LesionPatchCrop``) with narrower heads, as
+    nnDetection trains on patches; whole slices at test time."""
+    side = int(32 * math.ceil(max(PATCH_MIN, PATCH_PER_BOX *
+                                  boxes_px.max()) / 32))
+    b = s.time_budget
+    if b is None or b.patches is None or side**2 * PATCH_GAIN > size:
+        why = ('no CPU budget' if b is None or b.patches is None else
+               f'a {side}^2 px patch ({PATCH_PER_BOX}x the largest training '
+               f'box {boxes_px.max():.0f} px, at least {PATCH_MIN}) is more '
+               f'than 1/{PATCH_GAIN} of a whole {math.sqrt(size):.0f}^2 px '
+               'slice')
+        heads = MMDET_HEADS
+        patch = Choice('patch_size', None, f'whole slices: {why}')
+    else:
+        heads = PATCH_HEADS
+        patch = Choice('patch_size', side, (
+            f'{side}^2 px patches ({PATCH_PER_BOX}x the largest training box '
+            f'{boxes_px.max():.0f} px, at least {PATCH_MIN}, multiples of '
+            f'32), two thirds centred on a lesion, the rest anywhere, '
+            f'instead of whole {math.sqrt(size):.0f}^2 px slices: '
+            f'{size / side**2:.1f}x fewer pixels a step for the CPU budget '
+            '(whole slices at test time)'))
+    why = ('narrower for patches on a CPU budget, as the step time planned '
+           'with was measured' if patch.value else "mmdet's Faster R-CNN")
+    return [patch,
+            Choice('head_channels', heads[0], (
+                f'FPN, RPN and RoI channels ({4 * heads[0]} in the RoI '
+                f'head\'s FCs), {why}')),
+            Choice('rcnn_rois', heads[1], f'RoIs sampled an image, {why}')]
+
+
 def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     fp = s.fingerprint
     every, train = fp.splits['all'], fp.splits['train']
@@ -300,6 +343,10 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     images = s.train_images or train.num_lesions
     batch = _batch(s, budget, per_image, images)
     anchors = plan_anchors(wh / spacing, s.seed)
+    patches = _patches(s, wh.max(1) / spacing, size)
+    time_budget, step_px = s.time_budget, size
+    if patches[0].value:
+        time_budget, step_px = s.time_budget.patches, patches[0].value**2
     plan.choices += [
         Choice('pixel_spacing', spacing, why),
         Choice('slice_interval_mm', interval, (
@@ -322,9 +369,9 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
                s.time_budget.device == 'cpu' else '16')
             + f' and {images} // {MIN_ITERS_PER_EPOCH} (>= '
             f'{MIN_ITERS_PER_EPOCH} iterations an epoch)')),
-    ] + anchors.choices
+    ] + anchors.choices + patches
     plan.choices += plan_schedule(ScheduleSettings(
-        '2.5d', images, batch, 'training key slices', s.time_budget, size,
+        '2.5d', images, batch, 'training key slices', time_budget, step_px,
         factor, plan.notes))
 
 

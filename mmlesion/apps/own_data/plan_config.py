@@ -15,10 +15,11 @@ from .dataset_plan import DatasetPlan
 
 #: The 2.5D settings after the planned values (the backbone's depth and
 #: weights (from random weights nothing frozen, BN trained), the
-#: FPN levels the anchors need, the base's pipelines with the planned
-#: slices, window and spacing, ``ResampleToSpacing`` instead of the 512 px
-#: ``Resize``, the base's flips and affine augmentation kept; the 2D export
-#: as ``data_root``).
+#: FPN levels the anchors need, the heads' channels and sampled RoIs, the
+#: base's pipelines with the planned slices, window and spacing,
+#: ``ResampleToSpacing`` instead of the 512 px ``Resize``, training patches
+#: where planned, the base's flips and affine augmentation kept; the 2D
+#: export as ``data_root``).
 _TAIL_2D = '''
 model = dict(
     backbone=dict(
@@ -31,11 +32,18 @@ model = dict(
     neck=dict(
         in_channels=([64, 128, 256, 512] if backbone_depth < 50 else
                      [256, 512, 1024, 2048]),
+        out_channels=head_channels,
         num_outs=num_levels, end_level=num_levels - 1 if num_levels < 4
         else -1),
-    rpn_head=dict(anchor_generator=anchor_generator),
-    roi_head=dict(bbox_roi_extractor=dict(
-        featmap_strides=anchor_generator['strides'][:4])))
+    rpn_head=dict(anchor_generator=anchor_generator,
+                  in_channels=head_channels, feat_channels=head_channels),
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            featmap_strides=anchor_generator['strides'][:4],
+            out_channels=head_channels),
+        bbox_head=dict(in_channels=head_channels,
+                       fc_out_channels=4 * head_channels)),
+    train_cfg=dict(rcnn=dict(sampler=dict(num=rcnn_rois))))
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'flip', 'flip_direction', 'instances', 'spacing',
              'slice_interval', 'num_slices')
@@ -45,6 +53,8 @@ train_pipeline = [
     dict(type='WindowHU', window=hu_window, out_range=(-1., 1.)),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='ResampleToSpacing', spacing=pixel_spacing),
+    *([dict(type='LesionPatchCrop', crop_size=(patch_size, patch_size))]
+      if patch_size else []),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='MultiSliceRandomAffine', max_rotate_degree=5.73,

@@ -67,6 +67,9 @@ class TimeBudget:
         load (tuple, optional): the 1-minute load average and the CPU
             cores when planning (``os.getloadavg``, ``os.cpu_count``): the
             wall time a CPU budget takes then.
+        patches (TimeBudget, optional): the same budget spent on patches
+            with the narrower heads patch training plans (its own step
+            time); None: whole slices only.
     """
     minutes: float
     device: str
@@ -75,6 +78,7 @@ class TimeBudget:
     backbone_depth: int
     source: str
     load: Optional[Tuple[float, int]] = None
+    patches: Optional['TimeBudget'] = None
 
     def unit(self) -> str:
         """What a minute of the budget is."""

@@ -44,6 +44,14 @@ SECONDS_PER_TRAINING_ITEM: Mapping[str, float] = paper_view('step_times')
 #: (one core's worth: more cores train faster than planned).
 CPU_SECONDS_PER_TRAINING_IMAGE = dict(backbone_depth=18, fixed_seconds=.899,
                                       seconds_per_pixel=8.8e-6)
+#: The same for the narrower heads a CPU plan trains on patches with (64
+#: FPN, RPN and RoI channels, RoI FCs of 256, 128 sampled RoIs an image):
+#: 0.096, 0.131, 0.158, 0.239 and 0.338 s at 64, 96, 128, 192 and 256 px
+#: sides on one core of a 2-core AMD EPYC virtual machine:
+#: ``OMP_NUM_THREADS=1 python projects/benchmarks/benchmark_cpu_train_step.py
+#: --depth 18 --sides 64 96 128 192 256 --head-channels 64 --rcnn-rois 128``.
+CPU_SECONDS_PER_TRAINING_PATCH = dict(backbone_depth=18, fixed_seconds=.091,
+                                      seconds_per_pixel=3.84e-6)
 
 #: training images of the published splits, used when the data are not
 #: on this machine (the official splits: 22,919 DeepLesion training images;
