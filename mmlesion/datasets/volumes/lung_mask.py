@@ -106,6 +106,11 @@ class LungMaskSettings:
     min_component_ratio: float = 0.1
     closing_radius_mm: float = 2.
 
+    def __post_init__(self):
+        if self.num_components < 1:
+            raise ValueError(f'num_components must be >= 1, got '
+                             f'{self.num_components}')
+
 
 def _lung_components(volume: CTVolume, settings: LungMaskSettings
                      ) -> Tuple[np.ndarray, List[int]]:
@@ -114,9 +119,6 @@ def _lung_components(volume: CTVolume, settings: LungMaskSettings
     first; empty if none)."""
     (threshold_hu, gas_hu, max_gas_fraction, num_components,
      min_component_ratio, _) = astuple(settings)
-    if num_components < 1:
-        raise ValueError(f'num_components must be >= 1, got '
-                         f'{num_components}')
     img = np.asarray(volume.array)
     labels, num = ndi.label(img < threshold_hu)
     # an explicit astype: np.bincount's own cast is about 6x slower
@@ -208,9 +210,6 @@ def compute_lung_box(volume: CTVolume,
     # the box does not depend on the closing radius (see above)
     (threshold_hu, gas_hu, max_gas_fraction, num_components,
      min_component_ratio, _) = astuple(settings)
-    if num_components < 1:
-        raise ValueError(f'num_components must be >= 1, got '
-                         f'{num_components}')
     img = np.asarray(volume.array)
     air = img < threshold_hu
     # only the in-plane box of the voxels that are not air (_solid_box)
