@@ -13,10 +13,10 @@ What a tool needs to parse its arguments:
   every value has one source: a default or choice the help shows is a
   data file the library's settings read too (:func:`package_json`), a
   switch imports its variable when it is given;
-* :func:`package_json`, :func:`package_literals`: data of the library
-  (every method's tables, a literal of its module; the defaults and
-  choices of the settings the tools' options show,
-  ``tool_defaults.json``), read without importing it;
+* :func:`package_json`: data of the library (the defaults and choices of
+  the settings the tools' options show, ``tool_defaults.json``), read
+  without importing it; :func:`add_method_arguments`: the options a method
+  adds to the tools that run its steps (its ``flags.py``);
 * :func:`silence_known_warnings`, called when this package is imported:
   the one place where the known start-up warnings of the stack are
   silenced. A tool imports this package (``from mmlesion_cli import
@@ -37,13 +37,14 @@ silence_known_warnings()
 choose_process_threads()  # kept for the tools' line (threads.thread_line)
 
 from .env_switch import add_env_switch  # noqa: E402
-from .package_data import package_json, package_literals  # noqa: E402
+from .method_flags import add_method_arguments  # noqa: E402
+from .package_data import package_json  # noqa: E402
 from .parser import (ToolHelpFormatter, tool_description,  # noqa: E402
                      tool_examples, tool_parser)
 
 __all__ = [
     'choose_threads', 'silence_known_warnings', 'add_env_switch',
-    'package_json', 'package_literals',
+    'package_json', 'add_method_arguments',
     'ToolHelpFormatter', 'tool_description',
     'tool_examples', 'tool_parser'
 ]

@@ -20,6 +20,13 @@ Examples::
     python tools/reproduce.py elixirnet/table5 --gpus 4 --seeds 0 1 2
     python tools/reproduce.py aggregated3d/table3 --rows 3dag --folds 0 1
     python tools/reproduce.py elixirnet/table5 --compare     # vs the paper
+    python tools/reproduce.py --list                         # every table
+    PYTHONPATH=. python tools/reproduce.py --list \
+        --custom-imports projects.toy.toy.tables             # and the toy's
+
+The tables are those of the registered methods (each ``mmlesion/methods/
+<name>/tables.py``, and any module ``--custom-imports`` names: mmengine's
+``custom_imports``, for a method that lives outside mmlesion).
 
 ``--dry-run`` estimates the hours of each training as its work (epochs x
 training images, or iterations for LUNA16 folds) times the seconds per
@@ -35,7 +42,7 @@ import re
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-from mmlesion_cli import package_literals, tool_parser
+from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
 
 
@@ -45,21 +52,38 @@ DEFAULT_TIME_ITERS = 5
 TIME_WARMUP = 2
 
 
-def tables_help(index: dict) -> str:
-    """Every table with its rows, for ``--help``."""
+def tables_list(tables: dict) -> str:
+    """Every table with its title and rows (``--list``)."""
     lines = ['tables and their rows:']
-    for name, t in index.items():
-        lines.append(f"  {name}: {t['title']}")
-        lines.append(f"      rows: {' '.join(t['rows'])}")
+    for name, spec in tables.items():
+        lines.append(f'  {name}: {spec.title}')
+        lines.append(f"      rows: {' '.join(spec.row_keys)}")
     return '\n'.join(lines)
 
 
+def registered_tables(modules: Sequence[str]) -> dict:
+    """The tables of every registered method, after importing ``modules``
+    (mmengine's ``custom_imports``: a method registered from outside
+    mmlesion)."""
+    from mmengine.utils import import_modules_from_strings
+
+    from mmlesion.apps.reproduce import TABLES
+    import_modules_from_strings(list(modules), allow_failed_imports=False)
+    return dict(TABLES)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    # every method's TABLE_INDEX, read with ast without importing mmlesion
-    index = package_literals('methods/*/*.py', 'TABLE_INDEX')
-    parser = tool_parser(__doc__, epilog=tables_help(index))
-    parser.add_argument('table', choices=sorted(index),
-                        metavar='TABLE', help='which table (the tables and their rows end this help)')
+    parser = tool_parser(__doc__)
+    parser.add_argument('table', nargs='?', metavar='TABLE',
+                        help='which table (--list: every table and its rows)')
+    parser.add_argument('--list', action='store_true',
+                        help='list the registered tables and their rows, '
+                        'then exit')
+    parser.add_argument('--custom-imports', nargs='+', default=[],
+                        metavar='MODULE',
+                        help="modules to import first (mmengine's "
+                        'custom_imports): a method registered outside '
+                        'mmlesion, e.g. projects.toy.toy.tables')
     parser.add_argument('--rows', nargs='+',
                         help='rows to run (default: every row of the table)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
@@ -131,6 +155,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='keep stages finished by another mmlesion '
                         'version (refused otherwise)')
     args = parser.parse_args(argv)
+    if args.list:
+        return args
+    if args.table is None:
+        parser.error('give a TABLE (--list: the tables)')
+    known = registered_tables(args.custom_imports)
+    if args.table not in known:
+        parser.error(f'unknown table {args.table!r}; known: '
+                     f'{", ".join(known)} (--list: their rows)')
     if args.gpus < 0:
         parser.error('--gpus must be >= 0')
     if args.time_iters is not None and args.time_iters < 0:
@@ -258,6 +290,9 @@ def stages_have_cuda(executor: str) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    if args.list:
+        print(tables_list(registered_tables(args.custom_imports)))
+        return 0
     from mmlesion.apps.reproduce import (TABLES, PlanContext, StageError,
                                          build_rows, compare, plan_lines,
                                          run_rows, summarise, write_table)

@@ -1,26 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``mmlesion_cli.package_json`` and ``package_literals``: the library's
-data files and module literals, read without importing the library, are
-the very data the imported library reads."""
+"""``mmlesion_cli.package_json``: the library's data files, read without
+importing the library, are the very data the imported library reads."""
 import importlib
 import importlib.util
 import inspect
-import re
 
 import pytest
 
 from mmlesion.apps.demo import DemoDataConfig
 from mmlesion.apps.demo.settings import DemoVolumeConfig
-from mmlesion.apps.reproduce.table_index import TABLE_INDEX
-from mmlesion_cli import package_json, package_literals
-from mmlesion_cli.package_data import module_literals
+from mmlesion_cli import package_json
 
 
 def test_the_tools_read_what_the_library_reads():
-    index = package_literals('methods/*/*.py', 'TABLE_INDEX')
-    assert list(index) == list(TABLE_INDEX)  # the paper's order kept
-    assert {k: tuple(v.values()) for k, v in index.items()} == {
-        k: (v.title, v.rows) for k, v in TABLE_INDEX.items()}
     shown = package_json('apps/demo/tool_defaults.json')
     for cls in (DemoDataConfig, DemoVolumeConfig):
         defaults = cls()
@@ -101,19 +93,3 @@ def test_missing_package_or_file_says_so(monkeypatch):
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
     with pytest.raises(ImportError, match='mmlesion is not installed'):
         package_json('apps/demo/tool_defaults.json')
-    with pytest.raises(ImportError, match='mmlesion is not installed'):
-        package_literals('methods/*/*.py', 'TABLE_INDEX')
-
-
-def test_a_literal_that_is_not_plain_or_repeats_a_key_is_named(tmp_path):
-    a, b, c = (tmp_path / f'{n}.py' for n in 'abc')
-    a.write_text("X = 1\nTABLE_INDEX: dict = {'t/1': {'rows': ['r']}}\n")
-    b.write_text("TABLE_INDEX = {'t/1': {}}\n")
-    c.write_text("TABLE_INDEX = dict(ROWS)\n")
-    assert module_literals([str(a)], 'TABLE_INDEX') == {
-        't/1': {'rows': ['r']}}
-    with pytest.raises(ValueError, match=re.escape(f"{b}: 't/1' is also in {a}")):
-        module_literals([str(a), str(b)], 'TABLE_INDEX')
-    with pytest.raises(ValueError, match=re.escape(f'{c}:1: TABLE_INDEX must be '
-                                           'a plain literal dict')):
-        module_literals([str(c)], 'TABLE_INDEX')

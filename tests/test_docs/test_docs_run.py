@@ -13,9 +13,15 @@ training or test of a full-size config, ``tools/reproduce.py``) is either
   ``configs/`` copied from the repository (the user's ``data/`` is never
   touched). Sizes shrink only by ``--cfg-options`` appended to a training
   (:data:`TINY`) or ``--dry-run`` appended to ``tools/reproduce.py``;
-* or **skipped** with its reason (:data:`EXPECTED_SKIPS`, compared exactly:
-  a new command nobody classified fails here). A skipped training or test
-  of a full-size config still has its config read with the command's
+* or **skipped** with its reason, derived from what the command itself
+  shows (:func:`classify`): a placeholder of the user's file (``CONFIG``,
+  ``$C``, ``<algo>``), a multi-GPU launcher, ``--device cuda``, a
+  full-size training, a file under ``work_dirs/`` (the output of a
+  training not run here), a 10-fold cross-validation, an anchor search or
+  coverage; a command none of these fits is *unclassified* and fails
+  here, naming it (:func:`test_every_real_data_command_is_classified`), so
+  a new method's README needs no edit of this file. A skipped training or
+  test of a full-size config still has its config read with the command's
   options and its data checked (:func:`mmlesion.datasets.data_layout.
   check_data_root`) after the commands that make the data ran.
 
@@ -40,7 +46,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -80,254 +86,15 @@ R_TRAINED = ('reads the output of a training the harness does not run: '
              'config and data layout checked')
 R_SEARCH = ('anchor search over the val boxes (minutes); its input '
             'DL_info.csv is checked')
+R_COVERAGE = ('anchor coverage of every annotation under a full-size config '
+              '(minutes): config and data layout checked')
+#: The skips whose full-size config is read and its data checked.
+CHECKED = (R_TRAIN, R_CV, R_TRAINED, R_COVERAGE)
 
 #: Layout errors a check accepts: files made by a skipped command (mining,
 #: FPR proposals) and splits a replica is too small to fill.
 TOLERATED = ('lens_mined.json not found', 'lens_fpr_proposals.json not found',
              'has no row of split')
-#: (doc, command as written) -> why it is not run. Compared exactly.
-EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
-    ('README.md',
-     'python tools/train.py CONFIG --resume'):
-    R_PLACEHOLDER,
-    ('README.md',
-     'python tools/train.py CONFIG --fold 3'):
-    R_PLACEHOLDER,
-    ('README.md',
-     'python tools/test.py CONFIG CHECKPOINT --show-dir vis'):
-    R_PLACEHOLDER,
-    ('README.md',
-     'bash tools/dist_train.sh CONFIG 8'):
-    R_MULTI,
-    ('README.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT SCAN --out-dir DIR'):
-    R_PLACEHOLDER,
-    ('data/README.md',
-     "python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --patient-regex '^([A-Za-z0-9]+)_' --workers 4"):
-    R_PLACEHOLDER,
-    ('docs/your_own_data.md',
-     'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --instances --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
-    R_PLACEHOLDER,
-    ('docs/your_own_data.md',
-     'python tools/dataset_converters/convert_dataset.py DIR/images --boxes DIR/recist.csv --box-format recist --columns volume_id=case patient_id=patient coordX=x_mm coordY=y_mm coordZ=z_mm --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
-    R_PLACEHOLDER,
-    ('README.md',
-     'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
-    R_PLACEHOLDER,
-    ('data/README.md',
-     'python tools/train.py configs/<algo>/<config>.py --cfg-options train_dataloader.dataset.data_root=/datasets/DeepLesion/ val_dataloader.dataset.data_root=/datasets/DeepLesion/ test_dataloader.dataset.data_root=/datasets/DeepLesion/'):
-    R_PLACEHOLDER,
-    ('docs/cluster.md',
-     'GPUS=8 bash tools/slurm_train.sh gpu elixir-fpn configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py work_dirs/elixir-fpn'):
-    R_MULTI,
-    ('docs/cluster.md',
-     'GPUS=4 bash tools/slurm_test.sh gpu elixir-fpn-test configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py work_dirs/elixir-fpn/epoch_12.pth'):
-    R_MULTI,
-    ('docs/cluster.md',
-     'GPUS=8 bash tools/slurm_train.sh gpu elixir-fpn configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py work_dirs/elixir-fpn --resume'):
-    R_MULTI,
-    ('docs/cluster.md',
-     'GPUS=4 bash tools/slurm_train.sh gpu rpn3d-fold$k $CONFIG work_dirs/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16_cv/fold$k --fold $k --resume &'):
-    R_MULTI,
-    ('docs/cluster.md',
-     'python tools/luna16_cv.py $CONFIG --annotations data/LUNA16/annotations.csv --excluded data/LUNA16/annotations_excluded.csv'):
-    R_CV,
-    ('docs/faults_and_resume.md',
-     'python tools/train.py CONFIG --resume'):
-    R_PLACEHOLDER,
-    ('docs/faults_and_resume.md',
-     'python tools/train.py CONFIG --resume WORK/epoch_2.pth'):
-    R_PLACEHOLDER,
-    ('docs/dicom_server.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --dicomweb http://pacs.example:8042/dicom-web --dicomweb-user mmlesion --query StudyDate=20240101-20240131 --query Modality=CT --query BodyPartExamined=CHEST --out-dir DIR --device cuda:0'):
-    R_PLACEHOLDER,
-    ('docs/dicom_server.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --dimse pacs.example:104 --called-aet PACS --calling-aet MMLESION --query StudyDate=20240101-20240131 --query Modality=CT --query BodyPartExamined=CHEST --out-dir DIR --device cuda:0'):
-    R_PLACEHOLDER,
-    ('docs/infer_volume.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT SCAN --out-dir DIR [--overwrite]'):
-    R_PLACEHOLDER,
-    ('docs/infer_volume.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --device cuda:0 --batch-size 32 --workers 1'):
-    R_PLACEHOLDER,
-    ('docs/infer_volume.md',
-     'python tools/eval_whole_scan.py CONFIG CHECKPOINT volumes.json --split val --calibrate --out-dir DIR/val'):
-    R_PLACEHOLDER,
-    ('docs/infer_volume.md',
-     'python tools/eval_whole_scan.py CONFIG CHECKPOINT volumes.json --split test --out-dir DIR/test'):
-    R_PLACEHOLDER,
-    ('docs/archive.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-tree /archive/export --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
-    R_PLACEHOLDER,
-    ('docs/archive.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --dicomweb http://pacs.example:8042/dicom-web --dicomweb-user mmlesion --query StudyDate=20240101-20240131 --query Modality=CT --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
-    R_PLACEHOLDER,
-    ('docs/mmdet_tools.md',
-     'python $T/test.py $C CKPT --out results.pkl'):
-    R_PLACEHOLDER,
-    ('docs/mmdet_tools.md',
-     'python -c "import mmlesion, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name=\'__main__\')" $T/test.py my_project/my_detector.py CKPT'):
-    R_PLACEHOLDER,
-    ('configs/elixirnet/README.md',
-     'bash tools/dist_train.sh configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py 4'):
-    R_MULTI,
-    ('configs/elixirnet/README.md',
-     'python tools/train.py configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py --auto-scale-lr'):
-    R_TRAIN,
-    ('configs/elixirnet/README.md',
-     'python tools/test.py CONFIG work_dirs/CONFIG_STEM/epoch_12.pth'):
-    R_PLACEHOLDER,
-    ('configs/elixirnet/README.md',
-     'python tools/test.py CONFIG CKPT --cfg-options test_evaluator.overlap=iobb'):
-    R_PLACEHOLDER,
-    ('configs/elixirnet/README.md',
-     'python tools/infer_volume.py CONFIG CKPT SCAN --out-dir DIR'):
-    R_PLACEHOLDER,
-    ('configs/elixirnet/README.md',
-     'python tools/misc/draw_relation_graph.py CONFIG CKPT --out-dir work_dirs/graphs'):
-    R_PLACEHOLDER,
-    ('configs/elixirnet/README.md',
-     'bash tools/dist_train.sh $E/$C.py 4'):
-    R_MULTI,
-    ('configs/elixirnet/README.md',
-     'python tools/test.py $E/$C.py work_dirs/$C/epoch_12.pth'):
-    R_TRAINED,
-    ('configs/elixirnet/README.md',
-     'bash tools/dist_train.sh $E/elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py 4'):
-    R_MULTI,
-    ('configs/elixirnet/README.md',
-     'bash tools/dist_train.sh $E/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py 4'):
-    R_MULTI,
-    ('configs/elixirnet/README.md',
-     'python tools/test.py $E/$C.py work_dirs/$C/epoch_6.pth'):
-    R_TRAINED,
-    ('configs/elixirnet/README.md',
-     'python -m torch.distributed.run --nproc_per_node=4 tools/search_alb.py $E/alb_search/${S}_r50_fpn_4xb4-15e_deeplesion-3slice.py --launcher pytorch --load-from $B --train --target-config $E/elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'):
-    R_MULTI,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/train.py $C'):
-    R_TRAIN,
-    ('configs/retinanet_lesion/README.md',
-     'bash tools/dist_train.sh $C 4 --auto-scale-lr'):
-    R_MULTI,
-    ('configs/retinanet_lesion/README.md',
-     'bash tools/dist_train.sh $C 4 --cfg-options train_dataloader.batch_size=1'):
-    R_MULTI,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/test.py $C CKPT'):
-    R_PLACEHOLDER,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/infer_volume.py $C CKPT SCAN --out-dir DIR'):
-    R_PLACEHOLDER,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/train.py configs/retinanet_lesion/retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py'):
-    R_TRAIN,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/analysis_tools/optimize_anchors.py configs/retinanet_lesion/retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py --csv data/DeepLesion/DL_info.csv --csv-split val --out configs/retinanet_lesion/retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py --overwrite'):
-    R_SEARCH,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/train.py configs/retinanet_lesion/retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py'):
-    R_TRAIN,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/train.py configs/retinanet_lesion/improved-retinanet_vgg19_densefpn_1xb4-adam-plateau-50e_deeplesion.py'):
-    R_TRAIN,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/train.py configs/retinanet_lesion/improved-retinanet_vgg19_densefpn-ag_1xb4-adam-plateau-50e_deeplesion.py'):
-    R_TRAIN,
-    ('configs/retinanet_lesion/README.md',
-     'python tools/analysis_tools/anchor_coverage.py CONFIG --split val --out coverage.json'):
-    R_PLACEHOLDER,
-    ('configs/aggregated3d/README.md',
-     'python tools/analysis_tools/anchor_coverage.py configs/aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py --lesion-csv data/LUNA16/annotations.csv --samples-per-axis 64'):
-    R_TRAINED,
-    ('configs/aggregated3d/README.md',
-     'python tools/train.py CONFIG --fold K'):
-    R_PLACEHOLDER,
-    ('configs/aggregated3d/README.md',
-     'bash tools/dist_train.sh CONFIG 4 --fold K'):
-    R_MULTI,
-    ('configs/aggregated3d/README.md',
-     'python tools/train.py CONFIG --fold K --auto-scale-lr'):
-    R_PLACEHOLDER,
-    ('configs/aggregated3d/README.md',
-     'python tools/test.py CONFIG CHECKPOINT --fold K'):
-    R_PLACEHOLDER,
-    ('configs/aggregated3d/README.md',
-     'python tools/analysis_tools/predict_luna16_candidates.py CONFIG CHECKPOINT --device cuda:0 --out work_dirs/cand.csv --annotations data/LUNA16/annotations.csv --excluded data/LUNA16/annotations_excluded.csv'):
-    R_PLACEHOLDER,
-    ('configs/aggregated3d/README.md',
-     'python tools/luna16_cv.py $C/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16.py $A'):
-    R_CV,
-    ('configs/aggregated3d/README.md',
-     "python tools/luna16_cv.py $C/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py $A --stage-checkpoint 'work_dirs/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16_cv/fold{fold}/epoch_50.pth'"):
-    R_CV,
-    ('configs/aggregated3d/README.md',
-     'python tools/train.py $C/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16.py --fold $K'):
-    R_TRAIN,
-    ('configs/aggregated3d/README.md',
-     'python tools/train.py $C/$R1.py --fold $K'):
-    R_TRAIN,
-    ('configs/aggregated3d/README.md',
-     'python tools/analysis_tools/find_hard_regions.py $C/$R1.py work_dirs/${R1}_fold$K/epoch_50.pth --fold $K --device cuda:0 --out work_dirs/${R1}_fold$K/hard_regions_fold$K.json'):
-    R_GPU,
-    ('configs/aggregated3d/README.md',
-     'python tools/luna16_cv.py $C/$ABS.py $A'):
-    R_CV,
-    ('configs/aggregated3d/README.md',
-     'python tools/analysis_tools/eval_luna16.py --candidates work_dirs/merged_intersection/candidates.csv $A --seriesuids data/LUNA16/seriesuids.csv --out-dir work_dirs/merged_intersection/luna16'):
-    R_TRAINED,
-    ('configs/aggregated3d/README.md',
-     'python tools/train.py $C/rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d.py'):
-    R_TRAIN,
-    ('configs/aggregated3d/README.md',
-     'python tools/train.py $C/aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d.py'):
-    R_TRAIN,
-    ('configs/aggregated3d/README.md',
-     'python tools/test.py $C/aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d.py work_dirs/aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d/epoch_50.pth'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py CONFIG CHECKPOINT --ann-3d data/DeepLesion/DeepLesion_manual_1K_test_release.pkl --out-dir work_dirs/lens_3d'):
-    R_PLACEHOLDER,
-    ('configs/lens/README.md',
-     'python tools/train.py $BASE --work-dir work_dirs/lens_base'):
-    R_TRAIN,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py $BASE work_dirs/lens_base/epoch_8.pth --ann-3d $PKL --out-dir work_dirs/lens_3d_base'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/train.py $A --work-dir work_dirs/lens_a'):
-    R_TRAIN,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py $A work_dirs/lens_a/epoch_8.pth --ann-3d $PKL --out-dir work_dirs/lens_3d_a'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/train.py $C --work-dir work_dirs/lens_c'):
-    R_TRAIN,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py $B work_dirs/lens_c/epoch_8.pth --ann-3d $PKL --out-dir work_dirs/lens_3d_b'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py $C work_dirs/lens_c/epoch_8.pth --ann-3d $PKL --out-dir work_dirs/lens_3d_c'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/lens_mine_annotations.py $C work_dirs/lens_c/epoch_8.pth --out data/DeepLesion/lens_mined.json'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/train.py $D --work-dir work_dirs/lens_d'):
-    R_TRAIN,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py $D work_dirs/lens_d/epoch_8.pth --ann-3d $PKL --out-dir work_dirs/lens_3d_d'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/lens_fpr_proposals.py $D work_dirs/lens_d/epoch_8.pth --mined data/DeepLesion/lens_mined.json --out data/DeepLesion/lens_fpr_proposals.json'):
-    R_TRAINED,
-    ('configs/lens/README.md',
-     'python tools/train.py $FPR --work-dir work_dirs/lens_fpr'):
-    R_TRAIN,
-    ('configs/lens/README.md',
-     'python tools/analysis_tools/eval_lens_3d.py $D work_dirs/lens_d/epoch_8.pth --ann-3d $PKL --out-dir work_dirs/lens_3d_e --fpr-config $FPR --fpr-checkpoint work_dirs/lens_fpr/epoch_6.pth'):
-    R_TRAINED,
-}
 
 
 def _placeholder(cmd: DocCommand) -> bool:
@@ -353,8 +120,9 @@ def touches_real_data(cmd: DocCommand) -> bool:
     return tool and bool(data or full or 'CONFIG' in words)
 
 
-def classify(cmd: DocCommand) -> str:
-    """``'run'`` or the reason it is skipped."""
+def classify(cmd: DocCommand) -> Optional[str]:
+    """``'run'``, the reason it is skipped, or None: a command that shows
+    no reason (unclassified: a new kind of command needs a rule here)."""
     text = cmd.text
     if any(s in text for s in ('dist_train.sh', 'dist_test.sh', 'slurm_',
                                'torch.distributed.run')):
@@ -370,15 +138,17 @@ def classify(cmd: DocCommand) -> str:
         return R_CV
     if 'optimize_anchors.py' in text:
         return R_SEARCH
+    if 'anchor_coverage.py' in text:
+        return R_COVERAGE
     if text.startswith('python tools/train.py'):
         return 'run' if text in TRAINED else R_TRAIN
     if text.startswith('python tools/test.py'):
         ckpt = text.split()[3]
         stem = osp.basename(text.split()[2])[:-3]
         trained = [osp.basename(t.split()[2])[:-3] for t in TRAINED]
-        return 'run' if stem in trained and ckpt.startswith(
-            f'work_dirs/{stem}/') else R_TRAINED
-    return R_TRAINED
+        if stem in trained and ckpt.startswith(f'work_dirs/{stem}/'):
+            return 'run'
+    return R_TRAINED if 'work_dirs/' in text else None
 
 
 def real_commands() -> List[DocCommand]:
@@ -387,6 +157,32 @@ def real_commands() -> List[DocCommand]:
         out.extend(c for c in doc_commands(doc, ROOT)
                    if touches_real_data(c))
     return out
+
+
+def test_every_real_data_command_is_classified():
+    """Each real-data command of the docs runs or shows why it is skipped;
+    one that shows no reason is named here."""
+    unclassified = [f'{c.doc}:{c.line}: {c.written}' for c in real_commands()
+                    if classify(c) is None]
+    assert unclassified == [], (
+        'commands that neither run here nor show a reason to be skipped '
+        '(a placeholder, a launcher, work_dirs/...): give each a rule in '
+        'classify()\n' + '\n'.join(unclassified))
+
+
+def test_the_reasons_are_read_from_the_command():
+    def reason(text):
+        return classify(DocCommand('x.md', 1, text, text))
+
+    full = 'configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x.py'
+    assert reason(f'python tools/train.py {full}') == R_TRAIN
+    assert reason('python tools/train.py CONFIG --resume') == R_PLACEHOLDER
+    assert reason(f'bash tools/dist_train.sh {full} 4') == R_MULTI
+    assert reason(f'python tools/test.py {full} work_dirs/x/epoch_1.pth'
+                  ) == R_TRAINED
+    assert reason(f'python tools/test.py {full} /ckpts/x.pth') is None
+    assert reason('python tools/new_tool.py data/DeepLesion/x.csv') is None
+    assert reason('python tools/reproduce.py elixirnet/table5') == 'run'
 
 
 def test_extractor_joins_substitutes_and_unrolls():
@@ -413,10 +209,11 @@ def test_real_data_commands_sit_in_blocks():
     for doc in DOCS:
         for line, text in inline_commands(doc):
             cmd = DocCommand(str(doc.relative_to(ROOT)), line, text, text)
-            # a table's plan (--dry-run, --help) runs for every table in
-            # test_dry_run_every_table (tests/test_tools/test_reproduce.py)
-            plan = 'reproduce.py' in text and ('--dry-run' in text
-                                               or '--help' in text)
+            # a table's plan (--dry-run, --help, --list) runs for every
+            # table in test_dry_run_every_table
+            # (tests/test_tools/test_reproduce.py)
+            plan = 'reproduce.py' in text and any(
+                f in text for f in ('--dry-run', '--help', '--list'))
             if touches_real_data(cmd) and not _placeholder(cmd) \
                     and not plan:
                 inline.append(f'{cmd.doc}:{line}: {text}')
@@ -553,7 +350,7 @@ def test_doc_commands_run_on_replicas(tmp_path):
         what = classify(cmd)
         if what != 'run':
             skipped[(cmd.doc, cmd.written)] = what
-            if what in (R_TRAIN, R_CV, R_TRAINED) and 'configs/' in cmd.text:
+            if what in CHECKED and 'configs/' in cmd.text:
                 checked.append(cmd)
             continue
         if cmd.text in done:
@@ -588,8 +385,8 @@ def test_doc_commands_run_on_replicas(tmp_path):
     print('\n'.join(sorted(f'SKIP {k[0]}: {k[1]} -- {v}'
                             for k, v in skipped.items())))
     assert failures == [], '\n\n'.join(failures)
-    assert skipped == EXPECTED_SKIPS, sorted(
-        set(skipped.items()) ^ set(EXPECTED_SKIPS.items()))
+    assert None not in skipped.values(), [  # (the test above names them)
+        k for k, v in skipped.items() if v is None]
     assert len(ran) >= 8, ran
     print(f'ran {len(ran)}, skipped {len(skipped)} ({len(checked)} checked) '
           f'in {time.time() - start:.0f} s')

@@ -127,7 +127,7 @@ SUBSTITUTIONS: Dict[str, Tuple[List[str], str]] = {
              'it are checked)'),
     ' &': ([''], 'started in the background in a loop: checked in the '
            'foreground, one after another'),
-    'TABLE': (['elixirnet/table5'], "a table of `--help`'s list: the one "
+    'TABLE': (['elixirnet/table5'], "a table of `--list`: the one "
               'the README names'),
 }
 #: (doc, command as written) -> why it is not started. Compared exactly.

@@ -81,10 +81,11 @@ def test_preimports_print_nothing():
 
 
 #: Tools whose parser is built without importing the library (a switch
-#: imports its environment variable when it is given; the tables of
-#: ``reproduce`` are each method's ``TABLE_INDEX`` literal, read with
-#: ``ast``; the demo generators' defaults are data files read as data, as
-#: are the defaults and choices of the settings dataclasses that
+#: imports its environment variable when it is given; ``reproduce`` looks
+#: its tables up after parsing (``--list``), a method's whole-scan options
+#: are its ``flags.py``, loaded from the file; the demo generators'
+#: defaults are data files read as data, as are the defaults and choices
+#: of the settings dataclasses that
 #: ``infer_volume.py``, the converters and the LUNA16 tools show: the
 #: library's ``tool_defaults.json`` files).
 LIGHT_HELP = ('tools/train.py', 'tools/test.py', 'tools/reproduce.py',

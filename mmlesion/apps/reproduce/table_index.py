@@ -2,13 +2,10 @@
 """The paper tables the registered methods plan: the title of each and its
 rows, in the paper's order.
 
-A method keeps the index of its tables as a plain literal dict,
-``TABLE_INDEX = {...}`` in a module of its package
-(``mmlesion/methods/<name>/``), so that ``tools/reproduce.py --help`` lists
-every method's tables by reading it with :mod:`ast`, without importing
-mmlesion (:func:`mmlesion_cli.package_data.package_literals`); the method
-builds its :class:`~.paper_tables.TableSpec` objects from it with
-:func:`table_specs`.
+A method keeps the index of its tables, ``TABLE_INDEX = {...}`` (table
+name -> title and rows), beside their row builders (its ``tables.py``) and
+builds its :class:`~.paper_tables.TableSpec` objects from both with
+:func:`table_specs`; ``tools/reproduce.py --list`` prints them.
 """
 from typing import (Any, Callable, Dict, List, Mapping, NamedTuple, Sequence,
                     Tuple)
