@@ -9,8 +9,8 @@ Each imports only the layers below it: the core neither
 the applications) names a method: no string of theirs but a docstring
 holds ``mmlesion.methods.<method>`` or ``mmlesion/methods/<method>`` (a
 lookup by name is an import the imports do not show); a method plugs in
-through the registries (``mmlesion/registry.py``'s ``METHODS``,
-``METHOD_STEPS``).
+through each engine's registry (``PAPER_TABLES``, ``CONFIG_KEYS``,
+``WHOLE_SCAN_STEPS``: ``mmlesion/utils/method_registry.py``).
 
 Each rule is checked on the repository and, to show it can fail, on a
 synthetic tree with one violation.
