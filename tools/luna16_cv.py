@@ -181,7 +181,8 @@ def _evaluate(args: argparse.Namespace, pooled: 'PooledFolds',
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.protocols.luna16_cv import pool_folds, run_fold
+    from mmlesion.protocols.luna16_cv import (CrossValidationRun, pool_folds,
+                                              run_fold)
     from mmlesion.utils import get_tool_logger
 
     if not osp.isfile(args.config):
@@ -212,11 +213,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ended = _submit_folds(args, folds, work_root, logger)
         if ended is not None:
             return ended
+    cv_run = CrossValidationRun(args.config, work_root, args.cfg_options,
+                                device, args.stage_checkpoint)
     t0 = time.perf_counter()
     for i, k in enumerate(folds):
         logger.info(f'fold {k} ({i + 1}/{len(folds)}): started')
-        rec = run_fold(args.config, k, work_root, args.cfg_options, device,
-                       logger, stage_checkpoint=args.stage_checkpoint)
+        rec = run_fold(cv_run, k, logger)
         state = ('done before, skipped' if rec.skipped else
                  f'trained in {rec.train_s} s, tested in {rec.test_s} s')
         logger.info(

@@ -209,33 +209,47 @@ def train_fold(cfg: Config, logger) -> str:
                                                  osp.basename(ckpt))
 
 
-def run_fold(config: str, fold: int, work_root: str,
-             cfg_options: Optional[dict], device: str, logger,
-             stage_checkpoint: Optional[str] = None) -> FoldRecord:
-    """Train and test one fold unless it is done; returns its record.
+@dataclass(frozen=True)
+class CrossValidationRun:
+    """What every fold of a cross-validation run shares (the options of
+    ``tools/luna16_cv.py``).
 
     Args:
         config (str): the config file.
-        fold (int): the held-out fold.
-        work_root (str): the run's work dir (the fold uses ``fold<k>/``).
+        work_root (str): the run's work dir (a fold uses ``fold<k>/``).
         cfg_options (dict, optional): ``--cfg-options``.
         device (str): device of the test pass.
-        logger: an ``MMLogger``.
         stage_checkpoint (str, optional): see :func:`fold_config`.
+    """
+    config: str
+    work_root: str
+    cfg_options: Optional[dict] = None
+    device: str = 'cpu'
+    stage_checkpoint: Optional[str] = None
+
+
+def run_fold(run: CrossValidationRun, fold: int, logger) -> FoldRecord:
+    """Train and test one fold unless it is done; returns its record.
+
+    Args:
+        run (CrossValidationRun): the config, work dir, options, device.
+        fold (int): the held-out fold.
+        logger: an ``MMLogger``.
 
     Returns:
         FoldRecord: the fold's ``fold_done.json`` (``skipped`` when it was
         done before).
     """
-    work_dir = osp.join(work_root, f'fold{fold}')
+    work_dir = osp.join(run.work_root, f'fold{fold}')
     done = osp.join(work_dir, FOLD_DONE)
     if osp.isfile(done):
         return FoldRecord.from_file(done)
     t0 = time.perf_counter()
-    cfg = fold_config(config, fold, work_dir, cfg_options, stage_checkpoint)
+    cfg = fold_config(run.config, fold, work_dir, run.cfg_options,
+                      run.stage_checkpoint)
     ckpt = train_fold(cfg, logger)
     t1 = time.perf_counter()
-    tested = predict_candidates(cfg, ckpt, device, show_progress=False)
+    tested = predict_candidates(cfg, ckpt, run.device, show_progress=False)
     cut = tested.candidates
     write_candidates(osp.join(work_dir, 'candidates.csv'), cut)
     write_candidates(osp.join(work_dir, 'candidates_uncut.csv'),
