@@ -876,8 +876,8 @@ def _load_or_export(path: Optional[str], digest: str, fmt: str,
         try:
             return runner_of(*_read_export(path, digest, fmt)), 'reused', \
                 path, None
-        except BackendUnavailable as err:  # broken, foreign or stale
-            note = f'{_first_line(err)}; exported again'
+        except (BackendUnavailable, OSError) as err:  # broken, foreign,
+            note = f'{_first_line(err)}; exported again'  # stale, unreadable
     data, layout = export()
     runner = runner_of(data, dict(getattr(layout, '__dict__', layout)))
     if path is None:
