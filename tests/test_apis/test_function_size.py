@@ -53,7 +53,6 @@ PENDING = frozenset({
     'apis/whole_scan/run.py:detect_scan',
     'apis/whole_scan/run.py:run_volume_inference',
     'apis/whole_scan/run.py:write_scan',
-    'apps/demo/phantom.py:simulate_acquisition',
     'apps/own_data/check_only.py:plan_conversion',
     'apps/own_data/common.py:convert_mask_case',
     'apps/reproduce/row_stages.py:train_stage',

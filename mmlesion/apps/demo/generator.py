@@ -32,7 +32,7 @@ from mmlesion.utils.writing.atomic import atomic_write_json
 from .anatomy import NOT_BODY
 from .dataset_writer import DatasetGenerator, round_all
 from .deeplesion_plan import DeepLesionDemoPlanner, _Series, _left_out
-from .phantom import simulate_acquisition
+from .phantom import Acquisition, simulate_acquisition
 from .settings import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
                        DemoDataConfig)
 
@@ -184,9 +184,9 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
             rng = np.random.default_rng(
                 [seed, s.patient, s.study, s.series, index, 77])
             body = NOT_BODY[labels] == 0
-            img = simulate_acquisition(hu, s.noise_sigma, rng, body=body,
-                                       air_sigma=s.air_sigma,
-                                       fov_fill=s.fov_fill)
+            img = simulate_acquisition(
+                hu, Acquisition(s.noise_sigma, s.air_sigma,
+                                fov_fill=s.fov_fill), rng, body=body)
             png = (img.astype(np.int32) + 32768).astype(np.uint16)
             ok, buf = cv2.imencode('.png', png, _PNG_PARAMS)
             if not ok:

@@ -8,6 +8,7 @@ patient's left, rows towards the back; ``t = z / length`` is the CSV's
 normalised z (lungs ~0.3-0.5, liver ~0.5-0.65, pelvis ~0.8); values in HU.
 """
 import math
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -384,31 +385,44 @@ class CTPhantom:
             cv.blend(win, weight, les.hu, Tissue.LESION)
 
 
+@dataclass(frozen=True)
+class Acquisition:
+    """The scanner :func:`simulate_acquisition` imitates.
+
+    Args:
+        noise_sigma (float): noise standard deviation inside the body (HU).
+        air_sigma (float): noise standard deviation outside the body.
+        psf_sigma_px (float): Gaussian PSF sigma in pixels.
+        fov_fill (float, optional): HU written outside the inscribed circle
+            (the reconstruction field of view); None keeps the air there.
+    """
+    noise_sigma: float
+    air_sigma: float = 6.
+    psf_sigma_px: float = .7
+    fov_fill: Optional[float] = None
+
+
 def simulate_acquisition(hu: np.ndarray,
-                         noise_sigma: float,
+                         scanner: Acquisition,
                          rng: np.random.Generator,
-                         body: Optional[np.ndarray] = None,
-                         air_sigma: float = 6.,
-                         psf_sigma_px: float = .7,
-                         fov_fill: Optional[float] = None) -> np.ndarray:
+                         body: Optional[np.ndarray] = None) -> np.ndarray:
     """Blur with the scanner's point-spread function and add noise (as in
     DeepLesion: ~5-7 HU in the air, 10-40 HU inside, often a constant
     outside the circular field of view).
 
     Args:
         hu (np.ndarray): noise-free HU image (float32).
-        noise_sigma (float): noise standard deviation inside the body (HU).
+        scanner (Acquisition): noise, point-spread function, field of view.
         rng (np.random.Generator): noise source.
         body (np.ndarray, optional): boolean body mask; without it the
-            noise is ``noise_sigma`` everywhere.
-        air_sigma (float): noise standard deviation outside the body.
-        psf_sigma_px (float): Gaussian PSF sigma in pixels.
-        fov_fill (float, optional): HU written outside the inscribed circle
-            (the reconstruction field of view); None keeps the air there.
+            noise is ``scanner.noise_sigma`` everywhere.
 
     Returns:
         np.ndarray: int16 HU image clipped to [-1024, 3071].
     """
+    noise_sigma, air_sigma, psf_sigma_px, fov_fill = (
+        scanner.noise_sigma, scanner.air_sigma, scanner.psf_sigma_px,
+        scanner.fov_fill)
     img = cv2.GaussianBlur(hu, (0, 0), psf_sigma_px)
     noise = rng.standard_normal(hu.shape, dtype=np.float32)
     # mildly correlated noise (CT noise is not white), rescaled to sigma

@@ -10,7 +10,7 @@ import numpy as np
 from ...structures.ct_geometry import world_to_voxel
 from .anatomy import (NOT_BODY, Lesion, PatientAnatomy, SliceGrid, Tissue,
                       tissue_lut)
-from .phantom import CTPhantom, simulate_acquisition
+from .phantom import Acquisition, CTPhantom, simulate_acquisition
 from .settings import _UID_ROOT
 
 
@@ -406,8 +406,8 @@ class DemoVolumePlanner:
         for k in range(scan.num_slices):
             rng = np.random.default_rng([seed, code, scan.index, 22, k])
             img[k] = simulate_acquisition(
-                hu[k], scan.noise_sigma, rng,
-                body=NOT_BODY[labels[k]] == 0, air_sigma=scan.air_sigma)
+                hu[k], Acquisition(scan.noise_sigma, scan.air_sigma), rng,
+                body=NOT_BODY[labels[k]] == 0)
         scan.phantom.clear_cache()
         return img, tissue
 
