@@ -5,6 +5,7 @@ import contextlib
 import locale
 import os
 import os.path as osp
+from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
@@ -26,13 +27,28 @@ def keep_locale() -> Iterator[None]:
         locale.setlocale(locale.LC_ALL, saved)
 
 
+@dataclass(frozen=True)
+class SeriesLayout:
+    """Where the slices of :func:`write_dicom_series` lie, and what they
+    are.
+
+    Args:
+        spacing_xyz (sequence[float]): pixel spacing and slice interval.
+        origin_xyz (sequence[float]): position of the first slice.
+        modality (str): Modality tag.
+        z_positions (sequence[float], optional): z of each slice's
+            ImagePositionPatient (default: evenly spaced from the origin).
+    """
+    spacing_xyz: Sequence[float] = (0.5, 0.5, 2.5)
+    origin_xyz: Sequence[float] = (0.0, 0.0, 0.0)
+    modality: str = 'CT'
+    z_positions: Optional[Sequence[float]] = None
+
+
 def write_dicom_series(folder: str,
                        series_uid: str,
                        array_zyx: Optional[np.ndarray] = None,
-                       spacing_xyz: Sequence[float] = (0.5, 0.5, 2.5),
-                       origin_xyz: Sequence[float] = (0.0, 0.0, 0.0),
-                       modality: str = 'CT',
-                       z_positions: Optional[Sequence[float]] = None) -> None:
+                       layout: SeriesLayout = SeriesLayout()) -> None:
     """Write one DICOM file per slice of an int16 array (HU, intercept 0).
 
     Args:
@@ -40,12 +56,11 @@ def write_dicom_series(folder: str,
         series_uid (str): SeriesInstanceUID (also the SOP UID prefix).
         array_zyx (np.ndarray, optional): default: 3 slices of 4 x 5 with
             value ``10 * z``.
-        spacing_xyz (sequence[float]): pixel spacing and slice interval.
-        origin_xyz (sequence[float]): position of the first slice.
-        modality (str): Modality tag.
-        z_positions (sequence[float], optional): z of each slice's
-            ImagePositionPatient (default: evenly spaced from the origin).
+        layout (SeriesLayout): spacing, origin, modality, slice positions.
     """
+    spacing_xyz, origin_xyz, modality, z_positions = (
+        layout.spacing_xyz, layout.origin_xyz, layout.modality,
+        layout.z_positions)
     if array_zyx is None:
         array_zyx = np.stack(
             [np.full((4, 5), 10 * k, dtype=np.int16) for k in range(3)])

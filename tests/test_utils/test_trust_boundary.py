@@ -358,11 +358,13 @@ def _mr_values(tmp_path):
 
 
 def _dicom(tmp_path, z, name='series', modality='CT'):
-    from mmlesion.testing.volume_files import write_dicom_series
+    from mmlesion.testing.volume_files import (SeriesLayout,
+                                               write_dicom_series)
     folder = tmp_path / name
     write_dicom_series(str(folder), '1.2.826.0.1.3680043.2.1125.9',
-                       _ct((len(z), 8, 8)), spacing_xyz=(0.7, 0.7, 2.0),
-                       z_positions=z, modality=modality)
+                       _ct((len(z), 8, 8)),
+                       SeriesLayout(spacing_xyz=(0.7, 0.7, 2.0),
+                                    z_positions=z, modality=modality))
     return str(folder)
 
 

@@ -24,7 +24,8 @@ from mmlesion.apis.whole_scan.write_dicom import (NO_MASKS,
                                                   write_dicom_results)
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from mmlesion.testing import get_config, repo_root, shared_data_root
-from mmlesion.testing.volume_files import write_dicom_series, write_volume
+from mmlesion.testing.volume_files import (SeriesLayout, write_dicom_series,
+                                           write_volume)
 from tests.helpers.stub_seg_detector import StubSegDetector, stub_threshold
 
 hd = pytest.importorskip('highdicom')
@@ -53,8 +54,8 @@ def _stub(hu_thr=100., largest_only=False):
 
 
 def _series(folder, edit=None):
-    write_dicom_series(str(folder), SERIES, _blocks(), SPACING,
-                       origin_xyz=(-20., 10., -100.))
+    write_dicom_series(str(folder), SERIES, _blocks(),
+                       SeriesLayout(SPACING, origin_xyz=(-20., 10., -100.)))
     if edit is not None:
         for path in sorted(folder.glob('*.dcm')):
             ds = pydicom.dcmread(str(path))

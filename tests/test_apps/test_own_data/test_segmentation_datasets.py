@@ -11,7 +11,8 @@ from mmengine.registry import init_default_scope
 
 from mmlesion.datasets import DeepLesionDataset
 from mmlesion.apps.own_data import ConvertSettings, convert_dataset
-from mmlesion.testing.volume_files import write_dicom_series, write_volume
+from mmlesion.testing.volume_files import (SeriesLayout, write_dicom_series,
+                                           write_volume)
 
 TOOLS = Path(__file__).resolve().parents[3] / 'tools' / 'dataset_converters'
 
@@ -126,8 +127,8 @@ def test_nih_ln(tmp_path, capsys):
         str(tmp_path / 'scans' / 'ABD_LYMPH_001' / 'study' / 'series'),
         uid,
         img,
-        spacing_xyz=(0.7, 0.7, 2.0),
-        origin_xyz=(-100.0, -80.0, -300.0))
+        layout=SeriesLayout(spacing_xyz=(0.7, 0.7, 2.0),
+                            origin_xyz=(-100.0, -80.0, -300.0)))
     write_volume(
         str(tmp_path / 'masks' / 'ABD_LYMPH_001' /
             'ABD_LYMPH_001_mask.nii.gz'), (seg > 0).astype(np.uint8))

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.volume_files import write_dicom_series
+from mmlesion.testing.volume_files import SeriesLayout, write_dicom_series
 
 
 def _ct_dir():
@@ -229,7 +229,8 @@ def test_dicom_folder_with_several_series(tmp_path):
     with pytest.raises(ValueError, match='no DICOM series'):
         load_ct_volume(folder, series_uid='9.9')
     mr = str(tmp_path / 'mr')
-    write_dicom_series(mr, '1.2.826.0.1.3680043.2.1125.33', modality='MR')
+    write_dicom_series(mr, '1.2.826.0.1.3680043.2.1125.33',
+                       layout=SeriesLayout(modality='MR'))
     with pytest.raises(ValueError, match="'MR', not CT"):
         load_ct_volume(mr)
 
