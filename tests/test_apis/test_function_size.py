@@ -54,7 +54,6 @@ PENDING = frozenset({
     'apis/whole_scan/run.py:run_volume_inference',
     'apis/whole_scan/run.py:write_scan',
     'apps/own_data/check_only.py:plan_conversion',
-    'apps/own_data/common.py:convert_mask_case',
     'apps/reproduce/row_stages.py:train_stage',
     'apps/reproduce/row_stages.py:train_test_row',
     'apps/whole_scan/batch.py:run_batch_inference',

@@ -265,15 +265,31 @@ def _say_mixed_lesions(mask_path: str, volume_id: str,
                   level=logging.WARNING)
 
 
+@dataclass(frozen=True)
+class MaskLesions:
+    """Which parts of a label map are lesions (:func:`convert_mask_case`).
+
+    Args:
+        labels (iterable[int], optional): label values that make up the
+            lesions; None: every non-zero voxel.
+        connectivity (int): see :func:`mask_to_boxes_3d`.
+        min_voxels (int): smaller components are dropped.
+        class_label (int): ``label`` of the lesions.
+        instances (bool): an instance map: each value of ``labels`` (or
+            each non-zero value) is one lesion, not each component.
+    """
+    labels: Optional[Iterable[int]] = None
+    connectivity: int = 3
+    min_voxels: int = 1
+    class_label: int = 0
+    instances: bool = False
+
+
 def convert_mask_case(image_path: str,
                       mask_path: str,
                       out_file: str,
                       volume_id: str,
-                      labels: Optional[Iterable[int]],
-                      connectivity: int = 3,
-                      min_voxels: int = 1,
-                      class_label: int = 0,
-                      instances: bool = False,
+                      lesions_of: MaskLesions = MaskLesions(),
                       scan_checks: Optional[ScanChecks] = None
                       ) -> ConvertedVolume:
     """A scan and its label map -> one lesion per component of ``labels``.
@@ -286,13 +302,7 @@ def convert_mask_case(image_path: str,
         mask_path (str): the label map.
         out_file (str): the annotation file (for the relative path).
         volume_id (str): id of the scan.
-        labels (iterable[int], optional): label values that make up the
-            lesions; None: every non-zero voxel.
-        connectivity (int): see :func:`mask_to_boxes_3d`.
-        min_voxels (int): smaller components are dropped.
-        class_label (int): ``label`` of the lesions.
-        instances (bool): an instance map: each value of ``labels`` (or
-            each non-zero value) is one lesion, not each component.
+        lesions_of (MaskLesions): the labels, components and class.
         scan_checks (ScanChecks, optional): the input checks relaxed
             (:func:`load_ct_volume`'s ``scan_checks``).
 
@@ -304,6 +314,9 @@ def convert_mask_case(image_path: str,
             float one with values between the labels
             (:func:`~.mask_boxes.check_label_map`).
     """
+    labels, connectivity, min_voxels, class_label, instances = (
+        lesions_of.labels, lesions_of.connectivity, lesions_of.min_voxels,
+        lesions_of.class_label, lesions_of.instances)
     volume = load_ct_volume(image_path, scan_checks=scan_checks)
     seg = load_ct_volume(mask_path, scan_checks=replace(
         ScanChecks.of(scan_checks), force_ct=True),

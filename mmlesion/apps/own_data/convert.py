@@ -29,7 +29,7 @@ from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 
 from .check_only import check_luna16_annotations, plan_conversion
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
-                     ConvertedVolume, check_patient_splits,
+                     ConvertedVolume, MaskLesions, check_patient_splits,
                      convert_mask_case, map_scans, mark_replica_outputs,
                      read_split_file, relative_file)
 from .deeplesion_export import DeepLesionExporter
@@ -173,11 +173,11 @@ def _convert_case(case: ScanCase, settings: ConvertSettings
                   ) -> ConvertedVolume:
     """Read a case's scan and find its lesions."""
     if case.mask:
-        return convert_mask_case(case.image, case.mask, settings.out_file,
-                                 case.volume_id, _labels(settings),
-                                 settings.connectivity, settings.min_voxels,
-                                 instances=settings.instances,
-                                 scan_checks=settings.scan_checks)
+        return convert_mask_case(
+            case.image, case.mask, settings.out_file, case.volume_id,
+            MaskLesions(_labels(settings), settings.connectivity,
+                        settings.min_voxels, instances=settings.instances),
+            settings.scan_checks)
     volume = load_ct_volume(case.image, scan_checks=settings.scan_checks)
     lesions = [finding_entry(volume, f) for f in case.findings]
     return ConvertedVolume(volume, case.volume_id,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mmlesion.apps.own_data import common, mask_boxes
-from mmlesion.apps.own_data.common import convert_mask_case
+from mmlesion.apps.own_data.common import MaskLesions, convert_mask_case
 from mmlesion.testing.volume_files import write_volume
 
 
@@ -41,7 +41,7 @@ def test_interpolated_float_label_map_is_refused(tmp_path):
     image, mask = _case(tmp_path, seg)
     with pytest.raises(ValueError) as info:
         convert_mask_case(image, mask, str(tmp_path / 'a.json'), 'case',
-                          labels=(2, ))
+                          MaskLesions((2, )))
     msg = str(info.value)
     assert mask in msg and '\n' not in msg, msg
     assert 'float32' in msg and '12 of 2048 voxels' in msg, msg
@@ -52,11 +52,11 @@ def test_whole_float_label_map_is_labels_with_a_warning(tmp_path, warnings):
     seg = _labels()
     image, mask = _case(tmp_path / 'u8', seg)
     want = convert_mask_case(image, mask, str(tmp_path / 'a.json'), 'c',
-                             labels=(2, ))
+                             MaskLesions((2, )))
     assert not warnings
     image, mask = _case(tmp_path / 'f32', seg.astype(np.float32))
     got = convert_mask_case(image, mask, str(tmp_path / 'a.json'), 'c',
-                            labels=(2, ))
+                            MaskLesions((2, )))
     assert [les['bbox'] for les in got.lesions] == \
         [les['bbox'] for les in want.lesions] != []
     assert len(warnings) == 1 and mask in warnings[0][0], warnings
