@@ -95,7 +95,6 @@ PENDING = frozenset({
     'datasets.transforms.recist_mask_cache:load_mask_npz',
     'datasets.transforms.recist_mask_cache:read_cache_meta',
     'datasets.transforms.recist_mask_source:split_mask_pipeline',
-    'datasets.volumes.annotation_file:load_annotation_file',
     'datasets.volumes.annotation_file:volume_entry',
     'datasets.volumes.hard_regions:index_hard_regions',
     'datasets.volumes.hard_regions:load_hard_regions',

@@ -395,7 +395,7 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
             naming the file.
     """
     data = load_annotation_file(settings.ann_file)
-    vols = data['volumes']
+    vols = data.volumes
     # montage lesions: spread over the diameters of all lesions
     lesions = sorted(
         ((_diameter_mm(a, v['spacing_zyx']), i, j) for i, v in enumerate(vols)
@@ -403,7 +403,7 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
     picks = np.unique(np.linspace(0, len(lesions) - 1, settings.max_crops
                                   ).round().astype(int)) if lesions else []
     wanted = {lesions[p][1:] for p in picks}
-    labels = data['metainfo'].get('lesion_labels')
+    labels = data.metainfo.get('lesion_labels')
     jobs = [(settings, labels, wanted, i, v) for i, v in enumerate(vols)]
     samples = {s: dict(inside=[], outside=[]) for s in SPLIT_NAMES.values()}
     crops = []
@@ -426,7 +426,7 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
     crops.sort(key=lambda c: c.diameter_mm)
     return DatasetFingerprint(
         ann_file=settings.ann_file, ann_sha256=sha256_file(settings.ann_file),
-        dataset=str(data['metainfo'].get('dataset', '')),
-        classes=list(data['metainfo']['classes']), splits=splits,
+        dataset=str(data.metainfo.get('dataset', '')),
+        classes=list(data.metainfo['classes']), splits=splits,
         voxels_per_scan=settings.voxels_per_scan, seed=settings.seed,
         version=FINGERPRINT_VERSION, crops=crops)

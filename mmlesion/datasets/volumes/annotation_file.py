@@ -12,6 +12,7 @@ kept.
 import json
 import math
 import os.path as osp
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -241,19 +242,35 @@ def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
                                  f'number, got {d!r}')
 
 
-def load_annotation_file(path: str) -> Dict[str, Any]:
+@dataclass
+class AnnotationFile:
+    """A validated common annotation file.
+
+    Args:
+        metainfo (dict): its ``metainfo`` (``dataset``, ``classes``, ...).
+        volumes (list[dict]): its volume entries (:func:`volume_entry`).
+    """
+    metainfo: Dict[str, Any]
+    volumes: List[dict]
+
+    def to_dict(self) -> dict:
+        """The file's JSON."""
+        return dict(metainfo=self.metainfo, volumes=self.volumes)
+
+
+def load_annotation_file(path: str) -> AnnotationFile:
     """Read and validate the common annotation file.
 
     Args:
         path (str): the JSON.
 
     Returns:
-        dict: ``metainfo`` and ``volumes`` as in the file.
+        AnnotationFile: ``metainfo`` and ``volumes`` as in the file.
     """
     data = read_json_file(path,
                           f'Volume annotation file not found: {path}')
     validate_annotation_data(data, path)
-    return data
+    return AnnotationFile(data['metainfo'], data['volumes'])
 
 
 def read_json_file(path: str, missing: str) -> Any:

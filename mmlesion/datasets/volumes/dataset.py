@@ -100,7 +100,7 @@ class CTVolumeDataset(BaseDetDataset):
                 entry, or classes that disagree with ``metainfo``.
         """
         data = load_annotation_file(self.ann_file)
-        classes = list(data['metainfo']['classes'])
+        classes = list(data.metainfo['classes'])
         given = self._metainfo.get('classes')
         if given is None:
             self._metainfo['classes'] = tuple(classes)
@@ -108,11 +108,11 @@ class CTVolumeDataset(BaseDetDataset):
             raise ValueError(
                 f'{self.ann_file}: metainfo.classes {classes} and the '
                 f'dataset classes {list(given)} differ in length')
-        self._metainfo.setdefault('dataset', data['metainfo'].get('dataset'))
+        self._metainfo.setdefault('dataset', data.metainfo.get('dataset'))
         root = self.data_prefix.get('img') if self._files_root_given \
             else None
         data_list = []
-        for vol in data['volumes']:
+        for vol in data.volumes:
             instances = []
             for ann in vol['annotations']:
                 instances.append(
