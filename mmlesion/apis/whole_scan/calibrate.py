@@ -151,7 +151,7 @@ def read_scan_truths(ann_file: str, split: Optional[str] = None,
     """
     data = load_annotation_file(ann_file)
     out = []
-    for entry in data['volumes']:
+    for entry in data.volumes:
         name = entry.get('split')
         name = SPLIT_NAMES.get(name, name)
         if split is not None and name is not None and name != split:
