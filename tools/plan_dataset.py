@@ -263,7 +263,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               + '. Re-run the tool rather than edit it, or set a planned '
               'value for one run with --cfg-options NAME=VALUE.']
     if plan.family == '3d':
-        volumes = load_annotation_file(args.ann_file)['volumes']
+        volumes = load_annotation_file(args.ann_file).volumes
         scans = {name: [i for i, v in enumerate(volumes)
                         if SPLIT_NAMES.get(v.get('split', 1)) == name]
                  for name in SPLIT_NAMES.values()}
