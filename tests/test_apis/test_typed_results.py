@@ -67,11 +67,6 @@ PENDING = frozenset({
     'apps.demo.dataset_writer:DatasetGenerator.generate',
     'apps.demo.dataset_writer:DatasetGenerator.write',
     'apps.demo.generator:DeepLesionDemoGenerator.summary',
-    'apps.demo.replicas.deeplesion:write_deeplesion_replica',
-    'apps.demo.replicas.label_maps:write_kits19_replica',
-    'apps.demo.replicas.label_maps:write_lits_replica',
-    'apps.demo.replicas.luna16:write_luna16_replica',
-    'apps.demo.replicas.nih_ln:write_nih_ln_replica',
     'apps.demo.replicas.release:generate_release_replica',
     'apps.demo.volumes:DemoVolumeGenerator.ground_truth',
     'apps.demo.volumes:DemoVolumeGenerator.summary',
@@ -119,7 +114,6 @@ PENDING = frozenset({
     'nas.random_search:RandomSearchMixin.select_random_genotypes',
     'nas.random_search:sample_genotypes',
     'testing.det_batches:bright_box_batch',
-    'utils.checkpoints.loader:load_model_checkpoint',
     'utils.method_registry:MethodRegistry.parts',
     'utils.tool_defaults:tool_defaults',
 })
@@ -149,6 +143,10 @@ ALLOWED = {
     'dict, possibly with invalid values that are warned about), returned '
     'verbatim for volume_settings_from_config(trained=Mapping); read by '
     'run.py and the tests',
+    'utils.checkpoints.loader:load_model_checkpoint':
+    "mmengine's load_checkpoint contract, which it wraps (the checks "
+    'added): the checkpoint dict it loaded (state_dict, meta, ...), as '
+    "mmengine's runner and mmdet's init_detector take it",
     'apps.whole_scan.batch:read_csv_rows':
     'a CSV\'s rows by one of its columns (the rows csv.DictReader gives, '
     'keyed by scan folder or series UID), read back from a shard\'s tables',

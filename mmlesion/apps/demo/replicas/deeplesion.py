@@ -92,7 +92,7 @@ def manual_3d_annotations(gen: DeepLesionDemoGenerator
 
 
 def write_deeplesion_replica(root: Path, size: ReplicaSize, seed: int,
-                             progress=None) -> dict:
+                             progress=None) -> Dict[str, int]:
     """Write the DeepLesion replica's files into ``root`` (an empty folder).
 
     Returns:

@@ -15,6 +15,7 @@ converted from DICOM often are.
 """
 import json
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def _kits_record(case_id: str, scan, rng: np.random.Generator) -> dict:
 
 
 def write_kits19_replica(root: Path, size: ReplicaSize, seed: int,
-                         progress=None) -> dict:
+                         progress=None) -> Dict[str, int]:
     """Write the KiTS19 replica into ``root`` (an empty folder): the
     labelled cases ``case_00000...`` and one test case (imaging only)."""
     gen, scans = replica_scans('kits', size.num_scans, size, seed)
@@ -134,7 +135,7 @@ def write_kits19_replica(root: Path, size: ReplicaSize, seed: int,
 
 
 def write_lits_replica(root: Path, size: ReplicaSize, seed: int,
-                       progress=None) -> dict:
+                       progress=None) -> Dict[str, int]:
     """Write the LiTS replica into ``root`` (an empty folder): volumes in
     ``Training Batch 1`` and the last one in ``Training Batch 2``."""
     gen, scans = replica_scans('lits', size.num_scans, size, seed)

@@ -21,7 +21,7 @@ they never collide with real ones.
 import csv
 import io
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -104,7 +104,7 @@ def _candidates(rng: np.random.Generator, scan, tissue: np.ndarray,
 
 
 def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
-                         progress=None) -> dict:
+                         progress=None) -> Dict[str, int]:
     """Write the LUNA16 replica's files into ``root`` (an empty folder).
 
     Returns:

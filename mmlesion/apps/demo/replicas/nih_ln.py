@@ -16,7 +16,7 @@ scans; the planted lesions stand in for the nodes. The masks are binary
 (no extent, not read by the converter) are not written.
 """
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 
@@ -90,7 +90,7 @@ def write_dicom_series(folder: Path, img: np.ndarray, scan, patient: str,
 
 
 def write_nih_ln_replica(root: Path, size: ReplicaSize, seed: int,
-                         progress=None) -> dict:
+                         progress=None) -> Dict[str, int]:
     """Write the NIH-LN replica into ``root`` (an empty folder): half the
     patients abdominal (``ABD_LYMPH_*``), half mediastinal (``MED_``)."""
     num_abd = (size.num_scans + 1) // 2
