@@ -35,12 +35,15 @@ APP_STAGES = ('scan_list', 'batch', 'shard_summary', 'shards',
 
 
 def _imported_stages(source: str,
-                     package: str = PACKAGE) -> Iterator[Tuple[int, str]]:
+                     package: str = PACKAGE,
+                     depth: int = 0) -> Iterator[Tuple[int, str]]:
     """``(line, module)`` of every import of a sibling module (relative
-    or absolute, at any depth of the file)."""
+    or absolute, at any depth of the file) by a module ``depth``
+    subpackages below the package (a subpackage's imports of its own
+    modules are not the path's)."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
+            if node.level == 1 + depth:
                 base = node.module
                 names = [] if node.module else [a.name for a in node.names]
             elif node.level == 0 and (node.module or '').startswith(
@@ -61,20 +64,22 @@ def _imported_stages(source: str,
                         '.')[0]
 
 
-def _parent_imports(source: str) -> Iterator[Tuple[int, str]]:
+def _parent_imports(source: str,
+                    depth: int = 0) -> Iterator[Tuple[int, str]]:
     """``(line, module)`` of every import of a module of :data:`PARENT`
     outside the package (relative or absolute, at any depth of the
-    file)."""
+    file) by a module ``depth`` subpackages below the package."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 2 or (node.level == 0
-                                   and node.module == PARENT):
+            if node.level == 2 + depth or (node.level == 0
+                                           and node.module == PARENT):
                 rest = node.module if node.level else None
             elif node.level == 0 and (node.module or '').startswith(
                     PARENT + '.'):
                 rest = node.module[len(PARENT) + 1:]
-            elif node.level > 2:
-                yield node.lineno, '.' * node.level + (node.module or '')
+            elif node.level > 2 + depth:
+                yield node.lineno, ('.' * (node.level - depth)
+                                    + (node.module or ''))
                 continue
             else:
                 continue
@@ -95,7 +100,7 @@ def method_imports(sources: Sequence[Tuple[str, str]],
     package = PACKAGE.rsplit('.', 1)[1]
     return [f'{module}.py:{line} imports {PARENT}.{other}'
             for module, source in sources
-            for line, other in _parent_imports(source)
+            for line, other in _parent_imports(source, module.count('/'))
             if other not in (package, ) + tuple(shared)]
 
 
@@ -106,26 +111,33 @@ def backward_imports(sources: Sequence[Tuple[str, str]],
     the order, and every module missing from it."""
     out = []
     for module, source in sources:
-        if module not in stages:
+        stage = module.split('/')[0]
+        if stage not in stages:
             out.append(f'{module}: not in STAGES; place it on the path')
             continue
-        for line, other in _imported_stages(source, package):
+        for line, other in _imported_stages(source, package,
+                                            module.count('/')):
             if other in stages and stages.index(other) >= stages.index(
-                    module):
+                    stage):
                 out.append(f'{module}.py:{line} imports {other}, a later '
                            'stage')
     return out
 
 
 def _package_sources(package: str = PACKAGE) -> List[Tuple[str, str]]:
+    """``(module, source)`` of each module of ``package`` but its
+    ``__init__``; a stage that is a subpackage (``backend/``) gives each of
+    its modules, ``__init__`` too, as ``<stage>/<module>``."""
     folder = repo_root() / Path(*package.split('.'))
     return [(p.stem, p.read_text()) for p in sorted(folder.glob('*.py'))
-            if p.stem != '__init__']
+            if p.stem != '__init__'] + [
+                (f'{p.parent.name}/{p.stem}', p.read_text())
+                for p in sorted(folder.glob('*/*.py'))]
 
 
 def test_imports_follow_the_scan_path():
     sources = _package_sources()
-    assert {m for m, _ in sources} == set(STAGES)
+    assert {m.split('/')[0] for m, _ in sources} == set(STAGES)
     assert backward_imports(sources) == []
 
 
@@ -151,13 +163,16 @@ def test_an_import_of_a_method_is_reported():
         ('batch', f'import {PARENT}.luna16_cv as c\n'),
         ('write', 'from ..detector_loader import init_lesion_detector\n'
          'from .results import Finding\nfrom mmlesion.utils import x\n'),
+        ('backend/use', 'from ...lens_eval_3d import e\n'
+         'from ..results import r\nfrom .session import s\n'),
     ]
     assert method_imports(sources) == [
         f'run.py:2 imports {PARENT}.series_inference',
         f'stack.py:6 imports {PARENT}.lens_fpr_rescore',
         f'model.py:1 imports {PARENT}.lens_eval_3d',
         f'infer.py:2 imports {PARENT}....utils',
-        f'batch.py:1 imports {PARENT}.luna16_cv']
+        f'batch.py:1 imports {PARENT}.luna16_cv',
+        f'backend/use.py:1 imports {PARENT}.lens_eval_3d']
 
 
 @pytest.mark.parametrize('package,stages', [(PACKAGE, STAGES),
@@ -175,9 +190,12 @@ def test_a_backward_import_is_reported():
                ('measure', 'def f():\n    from . import infer\n'),
                ('stack', f'import {PACKAGE}.write\n'),
                ('infer', f'from {PACKAGE}.measure import m\n'),
+               ('backend/use', 'from ..detect import d\n'
+                'from .results import r\nfrom ..results import r\n'),
                ('extra', '')]
     assert backward_imports(sources) == [
         'detect.py:1 imports measure, a later stage',
         'measure.py:2 imports infer, a later stage',
         'stack.py:1 imports write, a later stage',
+        'backend/use.py:1 imports detect, a later stage',
         'extra: not in STAGES; place it on the path']
