@@ -114,7 +114,6 @@ def _place(rng, soft, used, axes, angle, near=None):
     distance under the sum of their shortest axial radii, so the two
     overlap and, split by the nearer surface, touch."""
     shape = soft.shape
-    grids = np.ogrid[tuple(slice(0, s) for s in shape)]
     for _ in range(200):
         if near is None:
             c = np.array([rng.uniform(a, s - 1 - a)
@@ -128,8 +127,13 @@ def _place(rng, soft, used, axes, angle, near=None):
                 continue
         if not soft[tuple(np.round(c).astype(int))]:
             continue
+        # the ellipsoid's box (its longest axis every way) holds it
+        box = tuple(slice(max(int(v - max(axes)) - 1, 0),
+                          int(v + max(axes)) + 2) for v in c)
+        grids = np.ogrid[tuple(slice(b.start, min(b.stop, n))
+                               for b, n in zip(box, shape))]
         r = _ellipsoid_radius(grids, c, axes, angle)
-        if soft[r <= 1].mean() < SOFT_SHARE:
+        if soft[box][r <= 1].mean() < SOFT_SHARE:
             continue
         if all(np.linalg.norm(c - u) > 1.1 * (max(a) + max(axes))
                for u, a in used if near is None or u is not near[0]):
