@@ -437,6 +437,7 @@ def main(argv=None) -> dict:
             here."""
             from mmlesion.apps.whole_scan.batch import _load_scan
             from mmlesion.apis.whole_scan.measure import measure_result
+            from mmlesion.apis.whole_scan.infer import ScanSteps
             from mmlesion.apis.whole_scan.run import (detect_scan,
                                                       load_volume_run,
                                                       volume_run_config)
@@ -448,8 +449,9 @@ def main(argv=None) -> dict:
                 scan, settings, run.detection.resample_backend)
             with amp:
                 result = detect_scan(loaded_model, volume, settings,
-                                     run_info, run.detection, rescorer,
-                                     resampled, measure=False)
+                                     run_info, run.detection,
+                                     ScanSteps(rescorer, resampled,
+                                               measure=False))
             measure_result(result, volume)
             return time_changes(result, volume, run_info, folder,
                                 args.change_rounds)

@@ -217,10 +217,10 @@ def _detect(model, volume, settings, detection, amp) -> list:
     """The findings of one scan (no RECIST), under ``amp``."""
     import torch
 
-    from mmlesion.apis.whole_scan.infer import infer_volume
+    from mmlesion.apis.whole_scan.infer import ScanSteps, infer_volume
     with torch.no_grad(), amp:
         return infer_volume(model, volume, settings, detection,
-                            measure=False).findings
+                            steps=ScanSteps(measure=False)).findings
 
 
 @dataclass

@@ -149,7 +149,7 @@ def prepare(plan: Plan, device: str, cache: Path) -> dict:
     """
     import torch
 
-    from mmlesion.apis.whole_scan.infer import infer_volume
+    from mmlesion.apis.whole_scan.infer import ScanSteps, infer_volume
     from mmlesion.apis.whole_scan.resample import prepare_volume
     from mmlesion.apis.whole_scan.settings import DEFAULT_FP_RATE
     from mmlesion.datasets.volumes import load_ct_volume
@@ -179,7 +179,7 @@ def prepare(plan: Plan, device: str, cache: Path) -> dict:
             continue
         with torch.no_grad():
             result = infer_volume(model, volume, settings, detection,
-                                  measure=False)
+                                  steps=ScanSteps(measure=False))
         slices.append(result.resampled.shape_zyx[0])
         scores = sorted((f.score for f in result.findings), reverse=True)
     kept = min(plan.findings_per_scan, len(scores))

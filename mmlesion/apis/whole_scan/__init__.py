@@ -39,7 +39,7 @@ A day's scans, shards and DICOM servers are applications on top of these
 (:mod:`mmlesion.apps.whole_scan`).
 """
 from .detect import detect_slices
-from .infer import infer_volume
+from .infer import ScanSteps, infer_volume
 from .resample import prepare_volume
 from .results import (FINDINGS_SCHEMA_VERSION, Box2D, DicomStatus, Finding,
                       OperatingPoint, OutputPaths, RecistMeasurement,
@@ -54,7 +54,7 @@ __all__ = [
     'Box2D', 'DetectionSettings', 'DicomStatus',
     'FINDINGS_SCHEMA_VERSION', 'Finding', 'FindingRescorer',
     'ModelAdjustment', 'OperatingPoint', 'OutputPaths', 'RecistMeasurement',
-    'RunProvenance', 'RunSettings', 'ScanGeometry', 'ScanResult',
+    'RunProvenance', 'RunSettings', 'ScanGeometry', 'ScanResult', 'ScanSteps',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'prepare_volume',
     'run_volume_inference',

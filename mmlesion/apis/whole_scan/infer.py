@@ -3,7 +3,7 @@
 (:func:`infer_volume`).
 """
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
 import torch
@@ -22,14 +22,47 @@ from .slices import check_workers
 from .stack import add_lesion_types, lesion_type_classes, stack_findings
 
 
+@dataclass(frozen=True)
+class ScanSteps:
+    """Which steps :func:`infer_volume` runs after the detection, and what
+    it is given ready.
+
+    Args:
+        rescorer (FindingRescorer, optional): a loaded re-scorer of the
+            stacked findings, given the resampled volume (a
+            :class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`).
+        resampled (CTVolume, optional): the volume already resampled by
+            :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
+            the run's settings and ``detection.resample_backend`` (e.g. by
+            a batch's reading thread); None resamples here.
+        measure (bool): add the RECIST measurements (False: later, by
+            :func:`~mmlesion.apis.whole_scan.measure.measure_result`).
+        stack (bool): stack the 2D boxes into findings (False: later, by
+            :func:`stack_result`; only without ``rescorer`` and
+            ``measure``).
+
+    Raises:
+        ValueError: ``stack=False`` with ``rescorer`` (it re-scores the
+            stacked findings with the model at hand) or ``measure``.
+    """
+    rescorer: Optional[FindingRescorer] = None
+    resampled: Optional[CTVolume] = None
+    measure: bool = True
+    stack: bool = True
+
+    def __post_init__(self):
+        if not self.stack and (self.rescorer is not None or self.measure):
+            raise ValueError(
+                'infer_volume(stack=False) leaves the boxes unstacked: it '
+                'cannot re-score them or measure them (pass measure=False '
+                'and no rescorer)')
+
+
 def infer_volume(model: torch.nn.Module,
                  volume: CTVolume,
                  settings: VolumeInferenceSettings,
                  detection: Optional[DetectionSettings] = None,
-                 rescorer: Optional[FindingRescorer] = None,
-                 resampled: Optional[CTVolume] = None,
-                 measure: bool = True,
-                 stack: bool = True) -> ScanResult:
+                 steps: ScanSteps = ScanSteps()) -> ScanResult:
     """Detect lesions in a CT scan: refuse one too large to resample
     (:func:`~.read.check_resampled_size`), resample, detect each slice
     (:func:`~.detect.detect_slices`), stack (and re-score) the 3D findings
@@ -46,34 +79,17 @@ def infer_volume(model: torch.nn.Module,
         detection (DetectionSettings, optional): batches, stacking
             thresholds, slice workers, resampling backend, progress bars.
             Defaults to ``DetectionSettings()``.
-        rescorer (FindingRescorer, optional): a loaded re-scorer of the
-            stacked findings, given the resampled volume (a
-            :class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`).
-        resampled (CTVolume, optional): ``volume`` already resampled by
-            :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
-            these ``settings`` and ``detection.resample_backend`` (e.g. by
-            a batch's reading thread); None resamples here.
-        measure (bool): add the RECIST measurements (False: later, by
-            :func:`~mmlesion.apis.whole_scan.measure.measure_result`).
-            Defaults to True.
-        stack (bool): stack the 2D boxes into findings (False: later, by
-            :func:`stack_result`; only without ``rescorer`` and
-            ``measure``). Defaults to True.
+        steps (ScanSteps): the re-scorer, a volume resampled already, and
+            whether to measure and stack now.
 
     Returns:
         ScanResult: the findings (by decreasing score), the geometry of
         both volumes, the settings and the speed; ``resampled`` (the
         resampled :class:`CTVolume`, for pictures) and ``lesion_maps`` (per
         resampled slice the model's bool lesion map, or None).
-
-    Raises:
-        ValueError: ``stack=False`` with ``rescorer`` (it re-scores the
-            stacked findings with the model at hand) or ``measure``.
     """
-    if not stack and (rescorer is not None or measure):
-        raise ValueError('infer_volume(stack=False) leaves the boxes '
-                         'unstacked: it cannot re-score them or measure them '
-                         '(pass measure=False and no rescorer)')
+    rescorer, resampled, measure, stack = (steps.rescorer, steps.resampled,
+                                           steps.measure, steps.stack)
     detection = detection or DetectionSettings()
     # before the resampling
     check_workers(detection.workers, detection.worker_type)

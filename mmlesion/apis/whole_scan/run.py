@@ -17,7 +17,7 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .backend import BackendKey, use_backend
-from .infer import infer_volume
+from .infer import ScanSteps, infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (check_operating_point, checkpoint_data_convention,
                     checkpoint_meta, choose_operating_point,
@@ -154,7 +154,7 @@ def _run_scan(run_config: RunConfig, config: Union[str, Config],
     loaded = load_volume_run(cfg, config, checkpoint, run, model,
                              preloaded=run_config.checkpoint)
     result = detect_scan(loaded.model, volume, settings, loaded.info,
-                         run.detection, loaded.rescorer)
+                         run.detection, ScanSteps(loaded.rescorer))
     if out_dir is not None:
         write_scan(result, volume, loaded.info, out_dir, run.overwrite,
                    dicom_plan, run.max_pictures)
@@ -269,10 +269,7 @@ def detect_scan(model: torch.nn.Module,
                 settings: VolumeInferenceSettings,
                 run_info: RunInfo,
                 detection: Optional[DetectionSettings] = None,
-                rescorer: Optional[FindingRescorer] = None,
-                resampled: Optional[CTVolume] = None,
-                measure: bool = True,
-                stack: bool = True) -> ScanResult:
+                steps: ScanSteps = ScanSteps()) -> ScanResult:
     """:func:`infer_volume` on one loaded scan (``detection.keep_thr`` set
     to the run's operating point), with what the result records of the
     run."""
@@ -288,8 +285,7 @@ def detect_scan(model: torch.nn.Module,
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
-    result = infer_volume(model, volume, settings, detection, rescorer,
-                          resampled, measure, stack)
+    result = infer_volume(model, volume, settings, detection, steps)
     result.model_warning = run_info.model_warning
     result.provenance = copy.deepcopy(run_info.provenance)
     result.model_settings = copy.deepcopy(run_info.model_settings)

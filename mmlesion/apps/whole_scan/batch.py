@@ -23,7 +23,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from mmlesion.apis.whole_scan.infer import stack_result
+from mmlesion.apis.whole_scan.infer import ScanSteps, stack_result
 from mmlesion.apis.whole_scan.measure import measure_result
 from mmlesion.apis.whole_scan.read import read_scan
 from mmlesion.apis.whole_scan.resample import prepare_volume
@@ -373,8 +373,8 @@ class _Batch:
             start = time.perf_counter()
             result = detect_scan(self.model, volume, self.settings,
                                  self.run_info, self.options.detection,
-                                 self.rescorer, resampled, measure=False,
-                                 stack=stack)
+                                 ScanSteps(self.rescorer, resampled,
+                                           measure=False, stack=stack))
             row.detect_seconds = round(time.perf_counter() - start, 3)
             if measure:
                 start = time.perf_counter()

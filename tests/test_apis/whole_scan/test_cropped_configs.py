@@ -22,7 +22,7 @@ import torch
 from mmengine.config import Config
 
 from mmlesion.apis import init_lesion_detector
-from mmlesion.apis.whole_scan.infer import infer_volume
+from mmlesion.apis.whole_scan.infer import ScanSteps, infer_volume
 from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                volume_settings_from_config)
 from mmlesion.datasets.volumes import CTVolume
@@ -151,7 +151,7 @@ def _scans():
 def _findings(model, volume, settings):
     result = infer_volume(model, volume, settings, DetectionSettings(
         batch_size=4, score_thr=0., show_progress=False, workers=0),
-                          measure=False)
+                          steps=ScanSteps(measure=False))
     return sorted(result.findings,
                   key=lambda f: (-f.score, f.slice_range, f.center_world))
 

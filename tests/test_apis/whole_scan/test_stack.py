@@ -49,7 +49,7 @@ def test_findings_below_the_operating_point_stay_candidates_byte_for_byte(
     import json
     from dataclasses import replace
 
-    from mmlesion.apis.whole_scan.infer import infer_volume
+    from mmlesion.apis.whole_scan.infer import ScanSteps, infer_volume
     from mmlesion.apis.whole_scan.run import volume_run_config
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
@@ -74,7 +74,7 @@ def test_findings_below_the_operating_point_stay_candidates_byte_for_byte(
     for name, keep_thr in (('every', None), ('kept', .3)):
         result = infer_volume(model, volume, settings,
                               replace(run.detection, keep_thr=keep_thr),
-                              measure=False)
+                              steps=ScanSteps(measure=False))
         write_volume_results(result, tmp_path / name, max_pictures=0)
         written[name] = ((tmp_path / name / 'candidates.csv').read_bytes(),
                          json.loads((tmp_path / name /

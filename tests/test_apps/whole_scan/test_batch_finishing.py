@@ -17,7 +17,8 @@ from PIL import Image
 
 from mmlesion.apps.whole_scan import batch as volume_batch
 from mmlesion.apps.whole_scan.batch import Finishing, run_batch_inference
-from mmlesion.apis.whole_scan.infer import infer_volume, stack_result
+from mmlesion.apis.whole_scan.infer import (ScanSteps, infer_volume,
+                                            stack_result)
 from mmlesion.apis.whole_scan.measure import measure_result
 from mmlesion.apis.whole_scan.run import (run_volume_inference,
                                           volume_run_config)
@@ -86,7 +87,7 @@ def test_measuring_later_gives_the_same_measurements(scans):
     model = _model()
     plain = infer_volume(model, volume, settings, RUN.detection)
     later = infer_volume(model, volume, settings, RUN.detection,
-                         measure=False)
+                         steps=ScanSteps(measure=False))
     assert later.findings and all(f.recist is None for f in later.findings)
     masks = measure_result(later, volume)
     assert [f.to_dict() for f in later.findings] == [
@@ -109,9 +110,9 @@ def test_stacking_later_gives_the_same_findings(scans):
     volume = load_ct_volume(scans[0])
     model = _model()
     at_once = infer_volume(model, volume, settings, RUN.detection,
-                           measure=False)
+                           steps=ScanSteps(measure=False))
     later = infer_volume(model, volume, settings, RUN.detection,
-                         measure=False, stack=False)
+                         steps=ScanSteps(measure=False, stack=False))
     assert at_once.findings and at_once.slice_detections is None
     assert later.findings == [] and later.slice_detections is not None
     assert later.num_boxes_2d == at_once.num_boxes_2d
@@ -130,7 +131,8 @@ def test_stacking_later_gives_the_same_findings(scans):
     stack_result(later, volume)  # already stacked: unchanged
     assert [f.to_dict() for f in later.findings] == before
     with pytest.raises(ValueError, match='unstacked'):
-        infer_volume(model, volume, settings, RUN.detection, stack=False)
+        infer_volume(model, volume, settings, RUN.detection,
+                     ScanSteps(stack=False))
 
 
 SCHEDULES = [
