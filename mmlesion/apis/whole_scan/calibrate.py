@@ -40,7 +40,7 @@ from mmlesion.utils.checkpoints.checksum import (read_checksum,
                                                  write_checksum)
 from mmlesion.utils.writing.atomic import atomic_save_with
 
-from .infer import infer_volume
+from .infer import ScanSteps, infer_volume
 from .read import read_scan
 from .settings import (LESION_STEPS, DetectionSettings,
                        VolumeInferenceSettings)
@@ -183,7 +183,7 @@ def detect_scans(model: torch.nn.Module, truths: Sequence[ScanTruth],
     for i, truth in enumerate(truths):
         volume = read_scan(truth.path, settings)
         result = infer_volume(model, volume, settings, detection,
-                              measure=False, stack=False)
+                              steps=ScanSteps(measure=False, stack=False))
         dets = result.slice_detections
         out.append(DetectedScan(truth, dets.boxes, dets.scores,
                                 _geometry(result.resampled),
