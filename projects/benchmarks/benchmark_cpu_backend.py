@@ -130,7 +130,8 @@ def _run(args, scan: str) -> dict:
                                                   compare_detections,
                                                   detach_backend,
                                                   use_backend)
-    from mmlesion.apis.whole_scan.infer import infer_volume, stack_result
+    from mmlesion.apis.whole_scan.infer import (ScanSteps, infer_volume,
+                                                stack_result)
     from mmlesion.apis.whole_scan.measure import measure_result
     from mmlesion.apis.whole_scan.model import config_record
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
@@ -171,7 +172,7 @@ def _run(args, scan: str) -> dict:
         start, cpu = time.perf_counter(), time.process_time()
         volume = load_ct_volume(scan)
         result = infer_volume(model, volume, settings, detection,
-                              measure=False, stack=False)
+                              steps=ScanSteps(measure=False, stack=False))
         boxes = result.slice_detections
         stack_result(result, volume)
         measure_result(result, volume)
