@@ -16,7 +16,6 @@ fails there, naming the method, the part and the field.
 import collections.abc as abc
 import dataclasses
 import importlib
-import importlib.util
 import pkgutil
 import typing
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
@@ -107,23 +106,25 @@ class MethodRegistry(Registry):
     (an instance) where others hold a class.
 
     Looking the parts up (:meth:`parts`) imports every method home of
-    ``mmlesion/methods/`` first (and, with ``module``, that module of each
-    home that has one: the paper harness's parts live beside the harness
-    imports, not in the home's ``__init__.py``); a method registered from
-    elsewhere (mmengine's ``custom_imports``) is there once imported.
+    ``mmlesion/methods/`` first (and, with ``locator``, the module each
+    home names in that attribute: the paper harness's parts live beside
+    the harness imports, not in the home's ``__init__.py``); a method
+    registered from elsewhere (mmengine's ``custom_imports``) is there once
+    imported.
 
     Args:
         name (str): the registry's name, as errors give it.
         kind (type): the :class:`MethodPart` subclass it holds.
-        module (str, optional): the module of a home that registers here
-            (None: the home's ``__init__.py``).
+        locator (str, optional): the attribute of a method home (its
+            ``__init__.py``) naming the module that registers its part here
+            (None: the home itself).
     """
 
     def __init__(self, name: str, kind: type,
-                 module: Optional[str] = None) -> None:
+                 locator: Optional[str] = None) -> None:
         super().__init__(name, scope='mmlesion', locations=[METHODS_PACKAGE])
         self.kind = kind
-        self.module = module
+        self.locator = locator
 
     def _register_module(self, module: Any, module_name: Any = None,
                          force: bool = False) -> None:
@@ -148,12 +149,13 @@ class MethodRegistry(Registry):
         if self._imported:
             return
         super().import_from_location()
-        if self.module is not None:
+        if self.locator is not None:
             homes = importlib.import_module(METHODS_PACKAGE)
             for info in pkgutil.iter_modules(homes.__path__):
-                name = f'{METHODS_PACKAGE}.{info.name}.{self.module}'
-                if info.ispkg and importlib.util.find_spec(name):
-                    importlib.import_module(name)
+                home = importlib.import_module(f'{homes.__name__}.'
+                                               f'{info.name}')
+                if getattr(home, self.locator, None):
+                    importlib.import_module(getattr(home, self.locator))
 
     def parts(self) -> Dict[str, Any]:
         """Every registered part, by method name (sorted)."""

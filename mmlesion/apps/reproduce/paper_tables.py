@@ -1,8 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What a paper method tells the paper harness (``tools/reproduce.py``): its
 :class:`PaperTables`, registered in :data:`PAPER_TABLES` from the module
-``tables.py`` of its home (``mmlesion/methods/<name>/tables.py``, imported
-when the harness looks a method up) or from any module mmengine's
+its home names in ``PAPER_TABLES_MODULE`` (``mmlesion/methods/<name>/
+tables.py``, imported when the harness looks a method up) or from any module mmengine's
 ``custom_imports`` (``tools/reproduce.py --custom-imports``) imports.
 Inference and training never import this module.
 """
@@ -194,7 +194,8 @@ class PaperTables(MethodPart):
 
 
 #: method name -> its :class:`PaperTables`
-PAPER_TABLES = MethodRegistry('paper tables', PaperTables, module='tables')
+PAPER_TABLES = MethodRegistry('paper tables', PaperTables,
+                              locator='PAPER_TABLES_MODULE')
 
 
 def paper_view(attr: str) -> MethodView:

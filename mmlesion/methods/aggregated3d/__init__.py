@@ -8,6 +8,9 @@ Based Sampling (``hard_regions.py``). Models: ``mmlesion/models``
 ``configs/aggregated3d/``."""
 from mmlesion.utils.configs.whole_config import CONFIG_KEYS, ConfigKeys
 
+#: its part of the paper harness, imported by the harness only
+PAPER_TABLES_MODULE = 'mmlesion.methods.aggregated3d.tables'
+
 _RPN_3D = frozenset({'nms_pre', 'score_thr', 'iou_thr', 'max_per_img'})
 
 CONFIG_KEYS.register(ConfigKeys(

@@ -15,6 +15,9 @@ from mmlesion.utils.configs.whole_config import (CONFIG_KEYS, TWO_STAGE_KEYS,
                                                  ConfigKeys)
 from .flags import LensScanSettings, add_whole_scan_arguments
 
+#: its part of the paper harness, imported by the harness only
+PAPER_TABLES_MODULE = 'mmlesion.methods.lens.tables'
+
 #: the keys ``LENS.fuse_instances`` reads
 _FUSION = frozenset({'nms', 'max_per_img'})
 

@@ -7,6 +7,9 @@ dense FPN, the attention gate); configs: ``configs/retinanet_lesion/``."""
 from mmlesion.utils.configs.whole_config import (CONFIG_KEYS,
                                                  SINGLE_STAGE_KEYS, ConfigKeys)
 
+#: its part of the paper harness, imported by the harness only
+PAPER_TABLES_MODULE = 'mmlesion.methods.retinanet_lesion.tables'
+
 CONFIG_KEYS.register(ConfigKeys(
     name='retinanet_lesion',
     keys={
