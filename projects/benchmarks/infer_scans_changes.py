@@ -318,15 +318,15 @@ def time_changes(result, volume, run_info, folder: Path,
     pictures (:func:`same_files`; for a change of renderer, the share of
     the pictures' pixels that agree instead: :func:`picture_agreement`).
     Only this process runs: CPU seconds are this process's."""
-    from mmlesion.apis.whole_scan.run import write_scan
+    from mmlesion.apis.whole_scan.run import ScanOutput, write_scan
     seconds = {name: ([], [], [], []) for name in CHANGES}
     for round_ in range(rounds):
         for name, ways in CHANGES.items():
             for i, way in enumerate(ways):
                 with old_code(**{**NEW, **way}):
                     cpu = time.process_time()
-                    write_scan(result, volume, run_info,
-                               str(folder / f'{round_}_{i}' / 'scan'), True)
+                    write_scan(result, volume, run_info, ScanOutput(
+                        str(folder / f'{round_}_{i}' / 'scan'), True))
                     seconds[name][i].append(time.process_time() - cpu)
             a, b = folder / f'{round_}_0', folder / f'{round_}_1'
             same = same_files(a, b)

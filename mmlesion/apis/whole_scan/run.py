@@ -156,8 +156,9 @@ def _run_scan(run_config: RunConfig, config: Union[str, Config],
     result = detect_scan(loaded.model, volume, settings, loaded.info,
                          run.detection, ScanSteps(loaded.rescorer))
     if out_dir is not None:
-        write_scan(result, volume, loaded.info, out_dir, run.overwrite,
-                   dicom_plan, run.max_pictures)
+        write_scan(result, volume, loaded.info,
+                   ScanOutput(out_dir, run.overwrite, dicom_plan,
+                              run.max_pictures))
     return result
 
 
@@ -293,22 +294,38 @@ def detect_scan(model: torch.nn.Module,
     return result
 
 
+@dataclass(frozen=True)
+class ScanOutput:
+    """Where and how :func:`write_scan` writes a scan's results.
+
+    Args:
+        out_dir (str): the scan's output folder.
+        overwrite (bool): replace a finished result there.
+        dicom_plan (DicomPlan, optional): the DICOM SR / SEG to write
+            (:func:`prepare_dicom_results`); None: none.
+        max_pictures (int): pictures of the findings at most.
+    """
+    out_dir: str
+    overwrite: bool = False
+    dicom_plan: Optional[DicomPlan] = None
+    max_pictures: int = 20
+
+
 def write_scan(result: ScanResult,
                volume: CTVolume,
                run_info: RunInfo,
-               out_dir: str,
-               overwrite: bool = False,
-               dicom_plan: Optional[DicomPlan] = None,
-               max_pictures: int = 20) -> ScanResult:
-    """Write a result of :func:`detect_scan` into ``out_dir`` (as one set:
-    :func:`write_volume_results`, with the DICOM SR / SEG of
-    ``dicom_plan``); sets ``result.dicom`` and ``result.paths``.
+               output: ScanOutput) -> ScanResult:
+    """Write a result of :func:`detect_scan` into ``output.out_dir`` (as
+    one set: :func:`write_volume_results`, with the DICOM SR / SEG of
+    ``output.dicom_plan``); sets ``result.dicom`` and ``result.paths``.
 
     Returns:
         ScanResult: ``result``.
     """
-    plan = dicom_plan or DicomPlan(None, DicomStatus(False,
-                                                     reason='not requested'))
+    out_dir, overwrite, max_pictures = (output.out_dir, output.overwrite,
+                                        output.max_pictures)
+    plan = output.dicom_plan or DicomPlan(
+        None, DicomStatus(False, reason='not requested'))
     result.dicom, sources = plan.status, plan.sources
     model_info = dict(config=run_info.cfg_name,
                       checkpoint=run_info.checkpoint)

@@ -28,7 +28,7 @@ from mmlesion.apis.whole_scan.measure import measure_result
 from mmlesion.apis.whole_scan.read import read_scan
 from mmlesion.apis.whole_scan.resample import prepare_volume
 from mmlesion.apis.whole_scan.results import ScanResult
-from mmlesion.apis.whole_scan.run import (RunInfo, detect_scan,
+from mmlesion.apis.whole_scan.run import (RunInfo, ScanOutput, detect_scan,
                                           load_volume_run, volume_run_config,
                                           write_scan)
 from mmlesion.apis.whole_scan.settings import (FindingRescorer, Finishing,
@@ -411,8 +411,8 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
         if measure:
             measure_result(result, volume)
         measured = time.perf_counter()
-        write_scan(result, volume, run_info, folder, True, plan,
-                   max_pictures)
+        write_scan(result, volume, run_info,
+                   ScanOutput(folder, True, plan, max_pictures))
         findings = result.findings
         written = dict(
             findings=len(findings),
