@@ -101,7 +101,7 @@ def _check_out(out: str, params: dict, force: bool) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.datasets.transforms.recist_mask_source import (
-        build_recist_source)
+        RecistSource, build_recist_source)
     from mmlesion.datasets.transforms.recist_mask_cache import (
         cache_file_name, write_cache_meta)
     from mmlesion.utils.reporting.progress import progress_bar
@@ -113,13 +113,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         overrides['iterations'] = args.iterations
     split = args.split or ('train' if args.config else 'all')
     dataset, masker = build_recist_source(
-        config=args.config,
-        split=split,
-        csv=args.csv,
-        img_dir=args.img_dir,
-        skip_missing=args.skip_missing,
-        drop_noisy=args.drop_noisy,
-        cfg_options=cfg_options,
+        RecistSource(config=args.config, split=split, csv=args.csv,
+                     img_dir=args.img_dir, skip_missing=args.skip_missing,
+                     drop_noisy=args.drop_noisy, cfg_options=cfg_options),
         mask_overrides=overrides)
     try:
         _check_out(args.out, masker.params, args.force)

@@ -152,7 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import cv2
 
     from mmlesion.datasets.transforms.recist_mask_source import (
-        build_recist_source)
+        RecistSource, build_recist_source)
     from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
     from mmlesion.datasets.transforms.recist_grabcut_ops import (
         box_pixel_mask, key_slice_uint8, paste_crop, rasterize_polygon,
@@ -164,12 +164,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         overrides['window'] = tuple(args.window)
     split = args.split or ('train' if args.config else 'all')
     dataset, masker = build_recist_source(
-        config=args.config,
-        split=split,
-        csv=args.csv,
-        img_dir=args.img_dir,
-        skip_missing=args.skip_missing,
-        cfg_options=cfg_options,
+        RecistSource(config=args.config, split=split, csv=args.csv,
+                     img_dir=args.img_dir, skip_missing=args.skip_missing,
+                     cfg_options=cfg_options),
         mask_overrides=overrides)
     if args.cache_dir:
         masker = RecistToMask(

@@ -5,7 +5,8 @@ arguments, so that cached masks are the training pipeline's; or a
 DeepLesion CSV read with :data:`DEFAULT_PRE_PIPELINE`."""
 import copy
 import os.path as osp
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import List, NamedTuple, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -43,15 +44,10 @@ def split_mask_pipeline(pipeline: List[dict]) -> Tuple[List[dict], dict]:
     return copy.deepcopy(DEFAULT_PRE_PIPELINE), {}
 
 
-def build_recist_source(config: Optional[str] = None,
-                        split: str = 'train',
-                        csv: Optional[str] = None,
-                        img_dir: Optional[str] = None,
-                        skip_missing: bool = False,
-                        drop_noisy: bool = False,
-                        cfg_options: Optional[dict] = None,
-                        mask_overrides: Optional[dict] = None):
-    """Dataset (pipeline up to ``gt_recists``) and its ``RecistToMask``.
+@dataclass(frozen=True)
+class RecistSource:
+    """Where :func:`build_recist_source` reads the RECIST lesions: a
+    config's dataloader or a ``DL_info.csv``.
 
     Args:
         config (str, optional): config file (uses ``{split}_dataloader``).
@@ -64,6 +60,30 @@ def build_recist_source(config: Optional[str] = None,
         skip_missing (bool): skip key slices whose PNG is missing (``csv``).
         drop_noisy (bool): drop ``Possibly_noisy`` lesions (``csv``).
         cfg_options (dict, optional): merged into the config.
+    """
+    config: Optional[str] = None
+    split: str = 'train'
+    csv: Optional[str] = None
+    img_dir: Optional[str] = None
+    skip_missing: bool = False
+    drop_noisy: bool = False
+    cfg_options: Optional[dict] = None
+
+
+class RecistMasking(NamedTuple):
+    """A dataset of RECIST lesions and the ``RecistToMask`` of its
+    pipeline."""
+    dataset: object
+    masker: RecistToMask
+
+
+def build_recist_source(source: RecistSource,
+                        mask_overrides: Optional[dict] = None
+                        ) -> RecistMasking:
+    """Dataset (pipeline up to ``gt_recists``) and its ``RecistToMask``.
+
+    Args:
+        source (RecistSource): the config or the CSV, and how to read it.
         mask_overrides (dict, optional): ``RecistToMask`` arguments that
             replace the pipeline's.
 
@@ -73,6 +93,10 @@ def build_recist_source(config: Optional[str] = None,
     """
     from mmengine.registry import init_default_scope
     from mmdet.registry import DATASETS
+    config, split, csv, img_dir = (source.config, source.split, source.csv,
+                                   source.img_dir)
+    skip_missing, drop_noisy, cfg_options = (
+        source.skip_missing, source.drop_noisy, source.cfg_options)
     if (config is None) == (csv is None):
         raise ValueError('Give exactly one of a config or --csv')
     if config is not None:
@@ -119,4 +143,4 @@ def build_recist_source(config: Optional[str] = None,
     mask_cfg.update(mask_overrides or {})
     mask_cfg.pop('cache_dir', None)
     mask_cfg.pop('cache_missing', None)
-    return dataset, RecistToMask(**mask_cfg)
+    return RecistMasking(dataset, RecistToMask(**mask_cfg))
