@@ -5,6 +5,7 @@ and what a conversion would write, reading no voxel and writing nothing
 """
 import os.path as osp
 from collections import Counter
+from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
@@ -15,13 +16,27 @@ from .presets import find_luna16_scans
 from .scan_cases import read_box_table
 
 
+@dataclass(frozen=True)
+class ConversionTarget:
+    """What a conversion writes.
+
+    Args:
+        out_file (str): the annotation JSON.
+        dataset (str): ``metainfo.dataset``.
+        classes (Sequence[str]): ``metainfo.classes``.
+        export_dir (str, optional): the ``--export-2d`` folder.
+        overwrite (bool): whether existing outputs would be replaced.
+    """
+    out_file: str
+    dataset: str
+    classes: Sequence[str]
+    export_dir: Optional[str] = None
+    overwrite: bool = False
+
+
 def plan_conversion(volume_ids: Iterable[str],
                     splits: Iterable[int],
-                    out_file: str,
-                    dataset: str,
-                    classes: Sequence[str],
-                    export_dir: Optional[str] = None,
-                    overwrite: bool = False,
+                    target: ConversionTarget,
                     **counts) -> dict:
     """What converting ``volume_ids`` would write (nothing is written).
 
@@ -29,11 +44,7 @@ def plan_conversion(volume_ids: Iterable[str],
         volume_ids (Iterable[str]): the volumes a conversion would write.
         splits (Iterable[int]): their splits (1 / 2 / 3, as the
             conversion assigns them).
-        out_file (str): the annotation JSON.
-        dataset (str): ``metainfo.dataset``.
-        classes (Sequence[str]): ``metainfo.classes``.
-        export_dir (str, optional): the ``--export-2d`` folder.
-        overwrite (bool): whether existing outputs would be replaced.
+        target (ConversionTarget): the files, dataset, classes, overwrite.
         **counts: more entries of the summary (e.g. ``nodules``).
 
     Returns:
@@ -44,19 +55,20 @@ def plan_conversion(volume_ids: Iterable[str],
     """
     ids = list(volume_ids)
     splits = Counter(SPLIT_NAMES[s] for s in splits)
-    outputs = [out_file]
-    if export_dir:
-        outputs += [osp.join(export_dir, name) for name in EXPORT_OUTPUTS]
+    outputs = [target.out_file]
+    if target.export_dir:
+        outputs += [osp.join(target.export_dir, name)
+                    for name in EXPORT_OUTPUTS]
     existing = [p for p in outputs if osp.exists(p)]
     return dict(
         check_only=True,
-        dataset=dataset,
-        classes=list(classes),
+        dataset=target.dataset,
+        classes=list(target.classes),
         volumes=len(ids),
         splits={name: splits.get(name, 0) for name in SPLIT_NAMES.values()},
         would_write=outputs,
         existing=existing,
-        would_refuse=bool(existing) and not overwrite,
+        would_refuse=bool(existing) and not target.overwrite,
         **counts)
 
 

@@ -27,7 +27,8 @@ from mmlesion.utils.reporting.progress import progress_bar
 from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 
-from .check_only import check_luna16_annotations, plan_conversion
+from .check_only import (ConversionTarget, check_luna16_annotations,
+                         plan_conversion)
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      ConvertedVolume, MaskLesions, check_patient_splits,
                      convert_mask_case, map_scans, mark_replica_outputs,
@@ -167,6 +168,15 @@ class _Job:
     patient_index: int = 1
     study_index: int = 1
     scans_left: int = 0
+
+
+def _target(settings: ConvertSettings, dataset: str,
+            classes: Sequence[str]) -> ConversionTarget:
+    """What the conversion of ``settings`` writes (for ``--check-only``)."""
+    return ConversionTarget(
+        settings.out_file, dataset, classes, settings.export_dir,
+        settings.overwrite or resumes_run(settings.out_file,
+                                          settings.export_dir))
 
 
 def _convert_case(case: ScanCase, settings: ConvertSettings
@@ -313,22 +323,16 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         ids = found.pop('volume_ids')
         split = split_patients(ids, SplitRequest(
             settings.val_fraction, settings.test_fraction, settings.scans))
-        return plan_conversion(
-            ids, [split[v] for v in ids],
-            settings.out_file, dataset, classes, settings.export_dir,
-            settings.overwrite or resumes_run(settings.out_file,
-                                              settings.export_dir), **found)
+        return plan_conversion(ids, [split[v] for v in ids],
+                               _target(settings, dataset, classes), **found)
     split_table = read_split_file(settings.split_file) \
         if settings.split_file else {}
     cases = preset.find(settings)
     splits = _assign_patients(cases, settings, split_table)
     if settings.check_only:
-        return plan_conversion(
-            [c.volume_id for c in cases],
-            [splits[c.volume_id] for c in cases],
-            settings.out_file, dataset, classes, settings.export_dir,
-            settings.overwrite or resumes_run(settings.out_file,
-                                              settings.export_dir))
+        return plan_conversion([c.volume_id for c in cases],
+                               [splits[c.volume_id] for c in cases],
+                               _target(settings, dataset, classes))
     export_dir = settings.exporter.out_dir if settings.exporter else None
     remove_empty_records(settings.out_file)
     resuming = resumes_run(settings.out_file, export_dir)

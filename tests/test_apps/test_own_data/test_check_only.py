@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mmlesion.apps.own_data.check_only import plan_conversion
+from mmlesion.apps.own_data.check_only import (ConversionTarget,
+                                              plan_conversion)
 from mmlesion.apps.own_data.common import assign_split
 from mmlesion.apps.own_data.presets import PRESETS
 from tests.helpers.tool_modules import load_tool
@@ -113,7 +114,8 @@ def test_check_only_reports_existing_outputs(luna_csvs, tmp_path, capsys):
 def test_plan_splits_follow_the_conversion():
     ids = [f'scan-{i}' for i in range(50)]
     plan = plan_conversion(ids, [assign_split(i, 0.2, 0.1) for i in ids],
-                           'x.json', 'lits', ['liver tumour'])
+                           ConversionTarget('x.json', 'lits',
+                                            ['liver tumour']))
     assert plan['volumes'] == 50 and sum(plan['splits'].values()) == 50
     assert all(plan['splits'][k] > 0 for k in ('train', 'val', 'test'))
     assert plan['existing'] == [] and not plan['would_refuse']
