@@ -139,7 +139,8 @@ def run_mode(mode: str, cfg, folders: List[str], out: Path, run,
     """One run of every scan in ``mode``, into ``out``; the seconds of
     the server's query and metadata checks (``server``; else 0)."""
     from mmlesion.apps.whole_scan.batch import run_batch_inference
-    from mmlesion.apps.whole_scan.dicomweb_batch import run_server_inference
+    from mmlesion.apps.whole_scan.dicomweb_batch import (ServerOptions,
+                                                         run_server_inference)
     from mmlesion.apps.whole_scan.server_source import find_series
     from mmlesion.apps.whole_scan.shards import (ShardedRun, ShardSettings,
                                                  run_sharded_inference)
@@ -156,8 +157,13 @@ def run_mode(mode: str, cfg, folders: List[str], out: Path, run,
         transport = server.connect()
         found = find_series(transport, server.query)
         query = time.perf_counter() - start
-        rows = run_server_inference(cfg, None, server, str(out), run,
-                                    found=found, transport=transport)
+        rows = run_server_inference(cfg,
+                                    None,
+                                    server,
+                                    str(out),
+                                    run,
+                                    options=ServerOptions(found=found,
+                                                          transport=transport))
     failed = [r for r in rows if r.status == 'failed']
     if failed or len(rows) != len(folders):
         raise RuntimeError(f'{mode}: {len(failed)} of {len(rows)} scans '

@@ -328,7 +328,8 @@ def main(argv=None) -> dict:
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                                init_lesion_detector)
-    from mmlesion.apps.whole_scan.batch import Finishing, run_batch_inference
+    from mmlesion.apps.whole_scan.batch import (BatchOptions, Finishing,
+                                                run_batch_inference)
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from mmlesion.datasets.volumes import load_ct_volume
@@ -394,16 +395,19 @@ def main(argv=None) -> dict:
             if name != BASELINE:  # only the model's time: parts overlap
                 targets = dict(model=targets['model'])
             sync(args.device)
-            with (old_code(**OLD_CODE_SCHEDULES[name])
-                  if name in OLD_CODE_SCHEDULES else
-                  contextlib.nullcontext()), timed(
+            with (old_code(**OLD_CODE_SCHEDULES[name]) if name
+                  in OLD_CODE_SCHEDULES else contextlib.nullcontext()), timed(
                       targets, args.device) as totals:
                 start, cpu = time.perf_counter(), cpu_seconds()
                 with amp:
                     rows = run_batch_inference(
-                        cfg, args.checkpoint, batch_scans, str(out),
+                        cfg,
+                        args.checkpoint,
+                        batch_scans,
+                        str(out),
                         replace(run, **RUN_SCHEDULES.get(name, {})),
-                        name != BASELINE, model, finishing[name])
+                        options=BatchOptions(name != BASELINE, model,
+                                             finishing[name]))
                 sync(args.device)
                 seconds = time.perf_counter() - start
                 cpu = cpu_seconds() - cpu

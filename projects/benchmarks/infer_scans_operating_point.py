@@ -74,7 +74,8 @@ def operating_point_comparison(args, cfg, scans: List[str], run) -> dict:
 
     from mmlesion.apis.whole_scan import infer
     from mmlesion.apis.whole_scan import run as scan_run
-    from mmlesion.apps.whole_scan.batch import run_batch_inference
+    from mmlesion.apps.whole_scan.batch import (BatchOptions,
+                                                run_batch_inference)
     from mmlesion.apis.whole_scan.results import OperatingPoint
     from projects.benchmarks.stand_in_detector import StandInDetector
 
@@ -103,14 +104,19 @@ def operating_point_comparison(args, cfg, scans: List[str], run) -> dict:
                            if key[1] == 'operating_point_before' else
                            infer._stacked)
                 with mock.patch.object(
-                        scan_run, 'choose_operating_point',
+                        scan_run,
+                        'choose_operating_point',
                         lambda *a, p=point, f=scan_run.choose_operating_point:
-                        p or f(*a)), mock.patch.object(
-                            infer, '_stacked', stacked):
+                        p or f(*a)), mock.patch.object(infer, '_stacked',
+                                                       stacked):
                     start = time.perf_counter()
-                    rows = run_batch_inference(cfg, None, scans, str(out),
-                                               settings,
-                                               model=detectors[key[0]])
+                    rows = run_batch_inference(
+                        cfg,
+                        None,
+                        scans,
+                        str(out),
+                        settings,
+                        options=BatchOptions(model=detectors[key[0]]))
                     times[key].append((time.perf_counter() - start) / n)
                 if any(r.status != 'done' for r in rows):
                     raise RuntimeError(f'the batch failed: {rows}')

@@ -52,8 +52,6 @@ PENDING = frozenset({
     'apis/whole_scan/run.py:run_volume_inference',
     'apps/reproduce/row_stages.py:train_stage',
     'apps/reproduce/row_stages.py:train_test_row',
-    'apps/whole_scan/batch.py:run_batch_inference',
-    'apps/whole_scan/dicomweb_batch.py:run_server_inference',
     'evaluation/functional/luna16/matching.py:match_luna16',
 })
 

@@ -198,14 +198,32 @@ def _error_text(err: BaseException) -> str:
     return ' '.join(text.split())
 
 
+@dataclass(frozen=True)
+class BatchOptions:
+    """How :func:`run_batch_inference` schedules its scans.
+
+    Args:
+        overlap (bool): while the model runs on a scan, read and resample
+            the next one in a thread and measure and write the last ones
+            (``finishing``) (False: one step after another; the findings
+            and files are the same). Defaults to True.
+        model (nn.Module, optional): an already built model (then
+            ``checkpoint`` is ignored).
+        finishing (Finishing, optional): where the scans are measured and
+            written while the model runs (without ``overlap`` only its
+            ``on_finished`` is used). Defaults to ``Finishing()``.
+    """
+    overlap: bool = True
+    model: Optional[torch.nn.Module] = None
+    finishing: Optional[Finishing] = None
+
+
 def run_batch_inference(config: Union[str, Config],
                         checkpoint: Optional[str],
                         scans: Sequence[Union[str, NamedScan]],
                         out_dir: str,
                         run_settings: Optional[RunSettings] = None,
-                        overlap: bool = True,
-                        model: Optional[torch.nn.Module] = None,
-                        finishing: Optional[Finishing] = None
+                        options: BatchOptions = BatchOptions()
                         ) -> List[BatchRow]:
     """Run one detector over many scans (see the module's docstring).
 
@@ -220,15 +238,7 @@ def run_batch_inference(config: Union[str, Config],
             :func:`~mmlesion.apis.whole_scan.run.run_volume_inference`;
             ``overwrite`` runs scans that already have results again
             (default: skip them). Defaults to ``RunSettings()``.
-        overlap (bool): while the model runs on a scan, read and resample
-            the next one in a thread and measure and write the last ones
-            (``finishing``) (False: one step after another; the findings
-            and files are the same). Defaults to True.
-        model (nn.Module, optional): an already built model (then
-            ``checkpoint`` is ignored).
-        finishing (Finishing, optional): where the scans are measured and
-            written while the model runs (without ``overlap`` only its
-            ``on_finished`` is used). Defaults to ``Finishing()``.
+        options (BatchOptions): overlap, a built model, the finishing.
 
     Returns:
         list[BatchRow]: one row per scan, as ``scans.csv`` holds them.
@@ -242,8 +252,9 @@ def run_batch_inference(config: Union[str, Config],
     run = run_settings or RunSettings()
     if not scans:
         raise ValueError('no scan to run')
-    finishing = finishing or Finishing()
-    if not overlap:  # its schedule ignored, its callback kept
+    model = options.model
+    finishing = options.finishing or Finishing()
+    if not options.overlap:  # its schedule ignored, its callback kept
         finishing = replace(ONE_AFTER_ANOTHER,
                             on_finished=finishing.on_finished)
     # the checkpoint's record of its training data, as a single run reads
@@ -266,7 +277,7 @@ def run_batch_inference(config: Union[str, Config],
         with numpy_huge_pages(run.huge_pages):
             _Batch(loaded.model, loaded.rescorer, loaded.info,
                    run_config.settings, run, out, rows).run(
-                       todo, overlap, finishing)
+                       todo, options.overlap, finishing)
     finally:
         lock.release()
     return rows

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Union
 
-import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -18,7 +17,8 @@ from mmlesion.apis.whole_scan.settings import Finishing, RunSettings
 from mmlesion.apis.whole_scan.write import OutDirLock, output_paths
 from mmlesion.utils.writing.atomic import remove_stale_temporaries
 
-from .batch import read_csv_rows, run_batch_inference, write_csv
+from .batch import (BatchOptions, read_csv_rows, run_batch_inference,
+                    write_csv)
 from .dicomweb_source import DicomWebSettings
 from .dimse_source import DimseSettings
 from .server_source import (DicomServerError, FoundSeries, SeriesRef,
@@ -81,16 +81,27 @@ def skipped_rows(found: FoundSeries,
     return rows
 
 
+@dataclass(frozen=True)
+class ServerOptions(BatchOptions):
+    """:class:`~mmlesion.apps.whole_scan.batch.BatchOptions` of a server
+    run, with what a caller may have done already.
+
+    Args:
+        found (FoundSeries, optional): the series to run and those
+            skipped, if the query was asked already (a shard's share).
+        transport (SeriesTransport, optional): ``source.connect()``, made
+            here if not given.
+    """
+    found: Optional[FoundSeries] = None
+    transport: Optional[SeriesTransport] = None
+
+
 def run_server_inference(config: Union[str, Config],
                          checkpoint: Optional[str],
                          source: Union[DicomWebSettings, DimseSettings],
                          out_dir: str,
                          run_settings: Optional[RunSettings] = None,
-                         overlap: bool = True,
-                         model: Optional[torch.nn.Module] = None,
-                         finishing: Optional[Finishing] = None,
-                         found: Optional[FoundSeries] = None,
-                         transport: Optional[SeriesTransport] = None
+                         options: ServerOptions = ServerOptions()
                          ) -> List[ServerRow]:
     """Query, retrieve, detect and store back (see the module doc).
 
@@ -100,12 +111,10 @@ def run_server_inference(config: Union[str, Config],
         source (DicomWebSettings | DimseSettings): the server and its
             protocol, the query, whether results are stored back.
         out_dir (str): the run's folder.
-        run_settings, overlap, model, finishing: as
+        run_settings: as
             :func:`~mmlesion.apps.whole_scan.batch.run_batch_inference`.
-        found (FoundSeries, optional): the series to run and those
-            skipped, if the query was asked already (a shard's share).
-        transport (SeriesTransport, optional): ``source.connect()``, made
-            here if not given.
+        options (ServerOptions): its batch options, and the series found
+            and the connection if made already.
 
     Returns:
         list[ServerRow]: one per series the query found.
@@ -114,7 +123,8 @@ def run_server_inference(config: Union[str, Config],
         DicomServerError: the server cannot be queried (unreachable,
             credentials or association refused): nothing has run.
     """
-    transport = transport or source.connect()
+    transport = options.transport or source.connect()
+    found = options.found
     if found is None:
         found = find_series(transport, source.query)
     logger = MMLogger.get_current_instance()
@@ -152,8 +162,9 @@ def run_server_inference(config: Union[str, Config],
 
     if folders:
         batch = run_batch_inference(
-            config, checkpoint, folders, str(out), run_settings, overlap,
-            model, replace(finishing or Finishing(), on_finished=scan_ended))
+            config, checkpoint, folders, str(out), run_settings,
+            BatchOptions(options.overlap, options.model, replace(
+                options.finishing or Finishing(), on_finished=scan_ended)))
         for batch_row in batch:  # those skipped: results there already
             if batch_row.scan not in ended:
                 scan_ended(batch_row)

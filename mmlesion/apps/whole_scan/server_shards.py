@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence, Set, Tuple
 
 from .batch import read_csv_rows
-from .dicomweb_batch import (SERVER_SUMMARY, ServerRow,
+from .dicomweb_batch import (SERVER_SUMMARY, ServerOptions, ServerRow,
                              run_server_inference, skipped_rows,
                              write_server_summary)
 from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
@@ -66,13 +66,18 @@ class SeriesWork(ShardWork):
         source = self.source
         if isinstance(source, DicomWebSettings) and source.user and \
                 not source.password:  # a pickled job: from its environment
-            source = replace(source,
-                             password=os.environ.get(PASSWORD_ENV, ''))
+            source = replace(source, password=os.environ.get(PASSWORD_ENV, ''))
         run = job.run
         rows = run_server_inference(
-            run.config, run.checkpoint, source, run.out_dir,
-            run.run_settings, overlap=run.overlap, finishing=run.finishing,
-            found=FoundSeries([self.refs[s.folder] for s in self.scans]))
+            run.config,
+            run.checkpoint,
+            source,
+            run.out_dir,
+            run.run_settings,
+            options=ServerOptions(
+                overlap=run.overlap,
+                finishing=run.finishing,
+                found=FoundSeries([self.refs[s.folder] for s in self.scans])))
         return sum(row.status == 'failed' for row in rows)
 
     def _table(self, folder: Path) -> Dict[str, dict]:

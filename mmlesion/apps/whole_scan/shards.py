@@ -28,7 +28,8 @@ from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import (OutputDirError, atomic_write_json,
                                            remove_stale_temporaries_of)
 
-from .batch import SUMMARY_NAME, read_csv_rows, run_batch_inference
+from .batch import (SUMMARY_NAME, BatchOptions, read_csv_rows,
+                    run_batch_inference)
 from .scan_list import NamedScan, named_scans
 from .shard_summary import (FINDINGS_TABLE, ShardedRow, scan_findings,
                             shard_folder, write_sharded_outputs)
@@ -115,10 +116,14 @@ class ShardWork:
         """Run the items into ``job.out_dir`` (in the job); the number
         that failed."""
         run = job.run
-        rows = run_batch_inference(run.config, run.checkpoint, self.scans,
-                                   run.out_dir, run.run_settings,
-                                   overlap=run.overlap,
-                                   finishing=run.finishing)
+        rows = run_batch_inference(run.config,
+                                   run.checkpoint,
+                                   self.scans,
+                                   run.out_dir,
+                                   run.run_settings,
+                                   options=BatchOptions(
+                                       overlap=run.overlap,
+                                       finishing=run.finishing))
         return sum(row.status == 'failed' for row in rows)
 
     def finished(self, folder: Path, name: str) -> bool:

@@ -386,7 +386,8 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
     """Two DICOM series in one batch (the files written in the writer
     thread): each folder gets the findings, the SR and the SEG of a run on
     that series alone."""
-    from mmlesion.apps.whole_scan.batch import run_batch_inference
+    from mmlesion.apps.whole_scan.batch import (BatchOptions,
+                                                run_batch_inference)
     tmp, scan, single = written
     series = [shutil.copytree(scan, tmp_path / name)
               for name in ('series_a', 'series_b')]
@@ -394,7 +395,7 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
     torch.set_num_threads(1)
     rows = run_batch_inference(cfg, None, [str(s) for s in series],
                                str(tmp_path / 'out'), _settings(),
-                               model=model)
+                               options=BatchOptions(model=model))
     assert [r.status for r in rows] == ['done', 'done']
     expected = json.loads((tmp / 'out' / 'findings.json').read_text())
     for name in ('series_a', 'series_b'):

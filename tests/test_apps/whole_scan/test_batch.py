@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from mmlesion.apps.whole_scan import batch as volume_batch
-from mmlesion.apps.whole_scan.batch import (Finishing, prefetched,
-                                            run_batch_inference)
+from mmlesion.apps.whole_scan.batch import (BatchOptions, Finishing,
+                                            prefetched, run_batch_inference)
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apps.whole_scan.scan_list import scan_folder_name
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
@@ -112,8 +112,12 @@ def test_batch_gives_each_scan_its_single_run_findings(
     assert sum(len(f) for f in single.values()) > 0  # something to compare
     for overlap in (True, False):
         out = tmp_path / f'batch_{overlap}'
-        rows = run_batch_inference(CFG_PATH, str(ckpt), scans, str(out),
-                                   QUIET, overlap=overlap)
+        rows = run_batch_inference(CFG_PATH,
+                                   str(ckpt),
+                                   scans,
+                                   str(out),
+                                   QUIET,
+                                   options=BatchOptions(overlap=overlap))
         assert [r.status for r in rows] == ['done'] * 3
         for name, findings in single.items():
             assert _findings(out / name) == findings, (overlap, name)
@@ -219,9 +223,13 @@ def test_a_scan_is_written_while_the_next_is_detected(
     monkeypatch.setattr(volume_batch, 'detect_scan', detect_scan)
     monkeypatch.setattr(volume_batch, 'write_scan', write_scan)
     torch.set_num_threads(1)
-    rows = run_batch_inference(CFG_PATH, str(ckpt), scans,
-                               str(tmp_path / 'out'), QUIET,
-                               finishing=Finishing(processes=0))
+    rows = run_batch_inference(
+        CFG_PATH,
+        str(ckpt),
+        scans,
+        str(tmp_path / 'out'),
+        QUIET,
+        options=BatchOptions(finishing=Finishing(processes=0)))
     assert overlapped == [True, True]
     assert [r.status for r in rows] == ['done', 'failed', 'done']
     assert 'No space left on device' in rows[1].error
@@ -267,8 +275,8 @@ def test_read_ahead_option_reaches_the_batch(scans_and_checkpoint, tmp_path,
     scans, ckpt = scans_and_checkpoint
     seen = []
 
-    def record(*args, finishing=None, **kwargs):
-        seen.append(finishing.read_ahead)
+    def record(*args, options=None, **kwargs):
+        seen.append(options.finishing.read_ahead)
         return []
 
     monkeypatch.setattr(volume_batch, 'run_batch_inference', record)

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from mmlesion.apps.whole_scan import batch as volume_batch
-from mmlesion.apps.whole_scan.batch import Finishing, run_batch_inference
+from mmlesion.apps.whole_scan.batch import (BatchOptions, Finishing,
+                                            run_batch_inference)
 from mmlesion.apis.whole_scan.infer import (ScanSteps, infer_volume,
                                             stack_result)
 from mmlesion.apis.whole_scan.measure import measure_result
@@ -154,8 +155,13 @@ def test_every_schedule_gives_the_files_of_a_scan_alone(
     """The same findings (RECIST included), candidates and pictures (pixel
     for pixel) as each scan run alone; scans.csv times each step."""
     out = tmp_path / 'batch'
-    rows = run_batch_inference(CFG_PATH, None, scans, str(out), RUN,
-                               model=_model(), finishing=finishing)
+    rows = run_batch_inference(CFG_PATH,
+                               None,
+                               scans,
+                               str(out),
+                               RUN,
+                               options=BatchOptions(model=_model(),
+                                                    finishing=finishing))
     assert [r.status for r in rows] == ['done'] * len(scans)
     for scan in scans:
         name = scan_folder_name(scan)
@@ -215,16 +221,20 @@ def test_finishing_processes_run_at_a_lower_priority(scans, tmp_path,
         return niceness_then_task
 
     monkeypatch.setattr(volume_batch, '_finish_task', finish_task)
-    monkeypatch.setattr(volume_batch, '_finish',
-                        lambda row, pending, *a: seen.append(
-                            pending.result()['niceness']))
+    monkeypatch.setattr(
+        volume_batch, '_finish',
+        lambda row, pending, *a: seen.append(pending.result()['niceness']))
     for niceness in (3, 0):
         seen.clear()
-        run_batch_inference(CFG_PATH, None, scans[:2],
-                            str(tmp_path / f'n{niceness}'), RUN,
-                            model=_model(),
-                            finishing=Finishing(processes=2,
-                                                niceness=niceness))
+        run_batch_inference(CFG_PATH,
+                            None,
+                            scans[:2],
+                            str(tmp_path / f'n{niceness}'),
+                            RUN,
+                            options=BatchOptions(model=_model(),
+                                                 finishing=Finishing(
+                                                     processes=2,
+                                                     niceness=niceness)))
         expected = min(own + niceness, 19)
         assert seen == [(expected, expected)] * 2, niceness
     assert os.nice(0) == own
@@ -272,8 +282,9 @@ def test_a_failing_process_fails_only_its_scan(scans, tmp_path,
     for failure in ('unpicklable', 'dies'):
         rows = run_batch_inference(CFG_PATH, None, scans,
                                    str(tmp_path / failure), RUN,
-                                   model=_model(),
-                                   finishing=Finishing(processes=2))
+                                   BatchOptions(
+                                       model=_model(),
+                                       finishing=Finishing(processes=2)))
         assert [r.status for r in rows] == ['done', 'failed', 'failed']
         assert 'No space left on device' in rows[1].error
         if failure == 'unpicklable':
@@ -345,7 +356,8 @@ def test_scans_csv_says_done_once_the_files_are_in_place(
 
     monkeypatch.setattr(volume_batch, 'detect_scan', detect_scan)
     rows = run_batch_inference(CFG_PATH, None, scans, str(out), RUN,
-                               model=_model(), finishing=finishing)
+                               BatchOptions(model=_model(),
+                                            finishing=finishing))
     assert [r['status'] for r in seen['at-kill']] == ['done', 'queued',
                                                       'queued']
     assert (out / rows[0].folder / 'findings.json').is_file()
