@@ -530,7 +530,7 @@ def _run_server(args: argparse.Namespace, cfg) -> int:
     import os
 
     from mmlesion.apps.whole_scan.dicomweb_batch import (
-        SERVER_SUMMARY, run_server_inference)
+        SERVER_SUMMARY, ServerOptions, run_server_inference)
     from mmlesion.apps.whole_scan.dicomweb_source import (PASSWORD_ENV,
                                                           DicomWebSettings)
     from mmlesion.apps.whole_scan.dimse_source import DimseSettings
@@ -550,15 +550,21 @@ def _run_server(args: argparse.Namespace, cfg) -> int:
     if args.jobs is not None:
         return _run_sharded(args, cfg, source)
     rows = run_server_inference(
-        cfg, args.checkpoint, source, args.out_dir,
-        run_settings=_run_settings(args), overlap=not args.no_overlap,
-        finishing=Finishing(read_ahead=args.read_ahead))
+        cfg,
+        args.checkpoint,
+        source,
+        args.out_dir,
+        run_settings=_run_settings(args),
+        options=ServerOptions(overlap=not args.no_overlap,
+                              finishing=Finishing(read_ahead=args.read_ahead)))
     for row in rows:
         what = (f'{row.findings} findings; SR {row.sr or "-"}, SEG '
                 f'{row.seg or "-"}' if row.status == 'done' else row.reason)
         print(f'{row.status:8s} series {row.series_uid}: {what}')
-    counts = {s: sum(r.status == s for r in rows)
-              for s in ('done', 'skipped', 'failed')}
+    counts = {
+        s: sum(r.status == s for r in rows)
+        for s in ('done', 'skipped', 'failed')
+    }
     print(f"{len(rows)} series: {counts['done']} done, {counts['skipped']} "
           f"skipped, {counts['failed']} failed; "
           f'{os.path.join(args.out_dir, SERVER_SUMMARY)}')
@@ -569,15 +575,18 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     """Every scan of the command line and of --scan-list through one
     model (:func:`mmlesion.apps.whole_scan.batch.run_batch_inference`); 1
     when a scan failed."""
-    from mmlesion.apps.whole_scan.batch import (format_batch_summary,
+    from mmlesion.apps.whole_scan.batch import (BatchOptions,
+                                                format_batch_summary,
                                                 run_batch_inference)
     from mmlesion.apis.whole_scan.settings import Finishing
-    rows = run_batch_inference(cfg, args.checkpoint, _batch_scans(args),
-                               args.out_dir,
-                               run_settings=_run_settings(args),
-                               overlap=not args.no_overlap,
-                               finishing=Finishing(
-                                   read_ahead=args.read_ahead))
+    rows = run_batch_inference(
+        cfg,
+        args.checkpoint,
+        _batch_scans(args),
+        args.out_dir,
+        run_settings=_run_settings(args),
+        options=BatchOptions(overlap=not args.no_overlap,
+                             finishing=Finishing(read_ahead=args.read_ahead)))
     print(format_batch_summary(rows, args.out_dir))
     return int(any(row.status == 'failed' for row in rows))
 
