@@ -13,7 +13,7 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -144,6 +144,24 @@ def check_numbers(where: str, value: Any, n: int, positive: bool = False):
                              f'got {value!r}')
 
 
+def checked_entries(data: dict, key: str, path: str, keys: Sequence[str]
+                    ) -> Iterator[Tuple[str, dict]]:
+    """The entries of the list ``data[key]`` of a file, each checked to be
+    an object with ``keys`` and an ``id`` no other has, with where it is
+    (file, index and id) for the messages."""
+    if not isinstance(data[key], list):
+        raise ValueError(f'{path}: "{key}" must be a list')
+    seen = set()
+    for i, entry in enumerate(data[key]):
+        check_entry(f'{path}: {key}[{i}]', entry, keys)
+        where = f'{path}: {key}[{i}] (id {entry["id"]!r})'
+        if entry['id'] in seen:
+            raise ValueError(f'{where}, field "id": duplicated id (ids '
+                             f'must be unique)')
+        seen.add(entry['id'])
+        yield where, entry
+
+
 def check_entry(where: str, entry: Any, keys: Sequence[str]) -> None:
     """Refuse an entry that is no object or lacks one of ``keys``."""
     if not isinstance(entry, dict):
@@ -182,17 +200,10 @@ def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
     if meta.get('box_format', BOX_FORMAT) != BOX_FORMAT:
         raise ValueError(f'{path}: metainfo.box_format must be '
                          f'{BOX_FORMAT!r}, got {meta["box_format"]!r}')
-    if not isinstance(data['volumes'], list):
-        raise ValueError(f'{path}: "volumes" must be a list')
-    seen = set()
-    for i, vol in enumerate(data['volumes']):
-        where = f'{path}: volumes[{i}]'
-        check_entry(where, vol, ('id', 'file', 'shape_zyx', 'spacing_zyx',
-                                 'origin_xyz', 'direction', 'annotations'))
-        where = f'{path}: volumes[{i}] (id {vol["id"]!r})'
-        if vol['id'] in seen:
-            raise ValueError(f'{where}, field "id": duplicated id')
-        seen.add(vol['id'])
+    for where, vol in checked_entries(
+            data, 'volumes', path,
+        ('id', 'file', 'shape_zyx', 'spacing_zyx', 'origin_xyz', 'direction',
+         'annotations')):
         if not isinstance(vol['file'], str) or not vol['file']:
             raise ValueError(f'{where}, field "file": expected a path')
         check_numbers(f'{where}, field "shape_zyx"', vol['shape_zyx'], 3,

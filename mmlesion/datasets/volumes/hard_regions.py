@@ -32,8 +32,9 @@ it is given; ``center_voxel_zyx`` is informative.
 from typing import Any, Dict, List, Optional
 
 from mmlesion.utils.writing.atomic import atomic_write_json
-from .annotation_file import (check_entry, check_geometry, check_numbers,
-                              read_json_file, refuse_existing)
+from .annotation_file import (check_geometry, check_numbers,
+                              checked_entries, read_json_file,
+                              refuse_existing)
 
 HARD_REGION_FORMAT = 'mmlesion.hard_regions'
 HARD_REGION_VERSION = 1
@@ -64,18 +65,11 @@ def validate_hard_regions(data: Any, path: str = '<hard regions>') -> None:
     if meta.get('version') != HARD_REGION_VERSION:
         raise ValueError(f'{path}: metainfo.version {meta.get("version")!r} '
                          f'is not supported (expected {HARD_REGION_VERSION})')
-    if not isinstance(data['scans'], list):
-        raise ValueError(f'{path}: "scans" must be a list')
-    seen = set()
-    for i, scan in enumerate(data['scans']):
-        where = f'{path}: scans[{i}]'
-        check_entry(where, scan, ('id', 'regions', 'spacing_zyx',
-                                  'origin_xyz', 'direction'))
-        where = f'{path}: scans[{i}] (id {scan["id"]!r})'
-        if not isinstance(scan['id'], str) or scan['id'] in seen:
-            raise ValueError(f'{where}, field "id": expected a unique '
-                             f'string')
-        seen.add(scan['id'])
+    for where, scan in checked_entries(
+            data, 'scans', path,
+        ('id', 'regions', 'spacing_zyx', 'origin_xyz', 'direction')):
+        if not isinstance(scan['id'], str):
+            raise ValueError(f'{where}, field "id": expected a string')
         check_geometry(where, scan)
         if not isinstance(scan['regions'], list):
             raise ValueError(f'{where}, field "regions": expected a list')
