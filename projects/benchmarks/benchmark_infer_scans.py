@@ -401,10 +401,7 @@ def main(argv=None) -> dict:
                 start, cpu = time.perf_counter(), cpu_seconds()
                 with amp:
                     rows = run_batch_inference(
-                        cfg,
-                        args.checkpoint,
-                        batch_scans,
-                        str(out),
+                        cfg, args.checkpoint, batch_scans, str(out),
                         replace(run, **RUN_SCHEDULES.get(name, {})),
                         options=BatchOptions(name != BASELINE, model,
                                              finishing[name]))
@@ -447,17 +444,14 @@ def main(argv=None) -> dict:
                                                       volume_run_config)
             settings = volume_run_config(cfg, run, None).settings
             loaded = load_volume_run(cfg, args.config, None, run, model)
-            loaded_model, rescorer, run_info = (loaded.model, loaded.rescorer,
-                                                loaded.info)
             volume, resampled, _ = _load_scan(
                 scan, settings, run.detection.resample_backend)
             with amp:
-                result = detect_scan(loaded_model, volume, settings,
-                                     run_info, run.detection,
-                                     ScanSteps(rescorer, resampled,
-                                               measure=False))
+                result = detect_scan(
+                    loaded.model, volume, settings, loaded.info, run.detection,
+                    ScanSteps(loaded.rescorer, resampled, measure=False))
             measure_result(result, volume)
-            return time_changes(result, volume, run_info, folder,
+            return time_changes(result, volume, loaded.info, folder,
                                 args.change_rounds)
 
         reads = []
