@@ -7,6 +7,7 @@ a field merged over the methods (a key given twice refused, naming both);
 the whole-scan steps a run's options ask for and the flags behind them
 (a renamed flag fails, naming the option)."""
 import argparse
+import json
 from dataclasses import dataclass
 from typing import Callable, FrozenSet, Mapping, Optional, Tuple
 
@@ -161,3 +162,17 @@ def test_an_index_and_builders_that_differ_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"tables.py: tables "
                        r"\['toy/t1', 'toy/t2'\] are in TABLE_INDEX or"):
         table_specs(spec_file, {'toy/t2': (None, {}, (), False)}, index)
+
+
+def test_a_flags_file_with_an_unknown_type_is_named(tmp_path, monkeypatch):
+    """A method's ``flags.json`` is data: a type the CLI does not know
+    fails naming the file and the option, it is never evaluated."""
+    import mmlesion_cli.method_flags as method_flags
+    home = tmp_path / 'methods' / 'toy'
+    home.mkdir(parents=True)
+    (home / 'flags.json').write_text(json.dumps({'whole_scan': {
+        'group': 'toy', 'options': [{'flags': ['--n'], 'type': 'eval'}]}}))
+    monkeypatch.setattr(method_flags, '_package_dir', lambda: str(tmp_path))
+    with pytest.raises(ValueError, match=r"toy/flags.json: option \['--n'\]"
+                       r": type 'eval' is not one of \['float', 'int'\]"):
+        add_method_arguments(argparse.ArgumentParser(), 'whole_scan')

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS (Yan et al., TMI 2020): the config keys its detector reads
 (the whole-config check) and its whole-scan steps with their options
-(``flags.py``), registered here; its tables, paper numbers, step times and
+(``flags.json``, ``flags.py``), registered here; its tables, paper numbers, step times and
 training input for the paper harness (``tables.py``, ``paper.py``,
 ``step_time.py``); the experts a model fuses (``experts.py``), the 3D
 evaluation (``eval_3d.py``), the missing-annotation mining (``mining/``),

@@ -2,12 +2,15 @@
 """LENS's options of a whole-scan run (``tools/infer_volume.py``): the flags
 it adds to the tool's parser and the typed settings read back from them.
 
-Standard library only: the tool loads this file for its ``--help`` without
-importing mmlesion (:func:`mmlesion_cli.add_method_arguments`); the run
-reads the options through :class:`LensScanSettings` (a flag renamed here
+The flags are data, ``flags.json`` beside this file: the tool reads it for
+its ``--help`` without importing mmlesion
+(:func:`mmlesion_cli.add_method_arguments`); the run reads the options
+through :class:`LensScanSettings` (a flag renamed here
 and not there fails, naming the option, instead of turning LENS off).
 """
 import argparse
+import json
+import os.path as osp
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -42,13 +45,13 @@ class LensScanSettings:
 
 
 def add_whole_scan_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add LENS's whole-scan options to a tool's parser."""
-    group = parser.add_argument_group('LENS (configs/lens/)')
-    group.add_argument(
-        '--experts', type=int, nargs='+',
-        help='the experts to fuse, e.g. 0 (default: the '
-        "config's test_cfg.expert_fusion.experts)")
-    group.add_argument('--fpr-config',
-                       help='3D FPR config: final score (s_LENS + s_FPR) / 2 '
-                       '(Eq. 2)')
-    group.add_argument('--fpr-checkpoint', help='the FPR weights')
+    """Add LENS's whole-scan options (``flags.json`` beside this file, the
+    one list the tools' ``--help`` reads too) to a tool's parser."""
+    with open(osp.join(osp.dirname(__file__), 'flags.json')) as f:
+        spec = json.load(f)['whole_scan']
+    group = parser.add_argument_group(spec['group'])
+    for option in spec['options']:
+        kwargs = {k: v for k, v in option.items() if k != 'flags'}
+        if 'type' in kwargs:
+            kwargs['type'] = {'int': int, 'float': float}[kwargs['type']]
+        group.add_argument(*option['flags'], **kwargs)
