@@ -7,6 +7,7 @@ checkpoint by the checkpoint and config and read back, by either backend; a
 detector whose trace bakes a value of the data in runs in torch, and a box
 head that cannot be exported stays in torch, each saying why; bf16 only when
 asked; the comparison sees a different kept set."""
+import os
 import os.path as osp
 
 import numpy as np
@@ -28,6 +29,12 @@ from mmlesion.utils.checkpoints.checksum import sha256_file
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('openvino')
+#: OpenVINO's runtime, once loaded, makes the process die at a later
+#: fork (an xdist worker died on its next subprocess): these tests run in a
+#: fresh interpreter of their own, from test_backend_process.py.
+pytestmark = pytest.mark.skipif(
+    os.environ.get('MMLESION_BACKEND_PROCESS') != '1',
+    reason='run in their own process by test_backend_process.py')
 
 DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 R50_CFG = 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py'
