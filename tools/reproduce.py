@@ -149,8 +149,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='go on with the other rows when one fails')
     parser.add_argument('--allow-replica', action='store_true',
                         help='run on a release replica (synthetic data made '
-                        'by tools/misc/generate_release_replica.py) to '
-                        'rehearse the commands; refused otherwise')
+                        'by projects/replicas/tools/'
+                        'generate_release_replica.py) to rehearse the '
+                        'commands; refused otherwise')
     parser.add_argument('--reuse-other-code', action='store_true',
                         help='keep stages finished by another mmlesion '
                         'version (refused otherwise)')

@@ -1,13 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The marker of a release replica: is a file or folder synthetic data in a
-public release layout (made by ``tools/misc/generate_release_replica.py``)?
+public release layout (made by
+``projects/replicas/tools/generate_release_replica.py`` of a clone)?
 
 A replica's root holds ``REPLICA.txt``: :data:`REPLICA_FIRST_LINE`, then
 ``key: value`` lines (``dataset``, ``size``, ``seed``, ``version``, ...).
 A real-data tool tells a replica apart with :func:`find_replica_marker`
 (the folder and its ancestors: a converter may be pointed at a
-sub-folder, e.g. KiTS19's ``data/``); the replica writers are
-:mod:`mmlesion.apps.demo.replicas`.
+sub-folder, e.g. KiTS19's ``data/``); the replica writers are the
+clone's ``projects/replicas/`` (not installed).
 """
 import os.path as osp
 from pathlib import Path
@@ -94,5 +95,5 @@ def replica_warning(path: str) -> Optional[str]:
               if found.get('derived_from') else '')
     return (f'{shown} is a release replica ({found.get("dataset")}, '
             f'{found["marker"]}{origin}): SYNTHETIC data made by '
-            'tools/misc/generate_release_replica.py, fine to rehearse the '
-            'commands; never report numbers measured on it')
+            'projects/replicas/tools/generate_release_replica.py, fine to '
+            'rehearse the commands; never report numbers measured on it')

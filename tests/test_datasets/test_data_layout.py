@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mmlesion.apps.demo.replicas.marker import replica_marker_text
+from projects.replicas.marker import replica_marker_text
 from mmlesion.datasets.replica_marker import REPLICA_FILE
 from mmlesion.datasets.data_layout import (DataLayoutError, check_data_root,
                                            check_release_root, iter_datasets)

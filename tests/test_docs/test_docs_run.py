@@ -223,8 +223,7 @@ def test_real_data_commands_sit_in_blocks():
 def _layout(tmp: Path) -> None:
     """The folder the docs expect: replicas under data/, SCANS / MASKS,
     tools/ linked, configs/ copied (optimize_anchors --out writes there)."""
-    from mmlesion.apps.demo.replicas.release import \
-        generate_release_replica
+    from projects.replicas.release import generate_release_replica
     for dataset, folder, size in (('deeplesion', 'data/DeepLesion', 'tiny'),
                                   ('luna16', 'data/LUNA16', 'tiny'),
                                   ('kits19', 'data/kits19', 'small'),

@@ -19,7 +19,7 @@ from tests.helpers.tool_modules import load_tool
 
 
 def _replica(root, dataset):
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         [dataset, '--out', str(root), '--size', 'tiny', '--quiet']) == 0
     return root
 

@@ -106,7 +106,7 @@ def converted(tmp_path_factory):
     """The replica converted: its root, annotation file and 2D export."""
     root = tmp_path_factory.mktemp('own_data')
     data = root / 'kits19'
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         ['kits19', '--out', str(data), '--size', 'small', '--quiet']) == 0
     ann, export = data / 'volumes.json', root / 'kits19_2d'
     # case_00000 falls in the test third (stable hash of the case id)
@@ -156,7 +156,7 @@ def test_luna16_like_box_csv_through_the_general_converter(tmp_path):
     general converter (``--boxes``, no preset), planned, trained one tiny
     epoch and tested on the held-out scan."""
     luna = tmp_path / 'luna16'
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         ['luna16', '--out', str(luna), '--size', 'small', '--quiet']) == 0
     data = tmp_path / 'mine'
     (data / 'scans').mkdir(parents=True)

@@ -41,7 +41,7 @@ def test_compare_without_results_is_an_error(tool, tmp_path, capsys):
 def test_a_replica_is_refused_unless_asked(tool, tmp_path, capsys):
     """A release replica (synthetic) passed as the real data is refused;
     --allow-replica rehearses on it."""
-    from mmlesion.apps.demo.replicas.marker import replica_marker_text
+    from projects.replicas.marker import replica_marker_text
     from mmlesion.datasets.replica_marker import REPLICA_FILE
     root = tmp_path / 'DeepLesion'
     root.mkdir()
@@ -102,7 +102,7 @@ def test_lens_refuses_a_replica_beside_real_deeplesion(tool, tmp_path,
     """LENS reads four releases: a replica among them is refused by name,
     even when the ``--data-root`` folder itself is not one."""
     (tmp_path / 'DeepLesion').mkdir()
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         ['luna16', '--out', str(tmp_path / 'LUNA16'), '--size', 'tiny',
          '--quiet']) == 0
     args = ['lens/table1', '--data-root', str(tmp_path / 'DeepLesion'),

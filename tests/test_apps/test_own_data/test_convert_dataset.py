@@ -14,7 +14,7 @@ from mmlesion.apps.own_data import ConvertSettings, convert_dataset
 from mmlesion.apps.own_data import common
 from mmlesion.apps.own_data import convert as convert_module
 from mmlesion.apps.own_data.scan_records import records_dir
-from mmlesion.apps.demo.replicas.release import generate_release_replica
+from projects.replicas.release import generate_release_replica
 from mmlesion.testing.volume_files import write_volume
 from tests.helpers.tool_modules import load_tool
 

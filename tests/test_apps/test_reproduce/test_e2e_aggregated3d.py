@@ -70,7 +70,7 @@ ROWS = {'3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)', 0.93)}
 def luna16(tmp_path_factory):
     """A LUNA16 replica converted as configs/aggregated3d/README.md says."""
     root = tmp_path_factory.mktemp('a3d') / 'LUNA16'
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         ['luna16', '--out', str(root), '--size', 'tiny', '--quiet']) == 0
     r = str(root)
     assert load_tool('dataset_converters/luna16.py').main([

@@ -52,7 +52,7 @@ def release(tmp_path_factory):
     """A tiny DeepLesion release replica (its one test lesion: 47.9 mm,
     pelvis)."""
     root = tmp_path_factory.mktemp('a3d_dl') / 'DeepLesion'
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         ['deeplesion', '--out', str(root), '--size', 'tiny', '--quiet']) == 0
     return root
 

@@ -111,7 +111,7 @@ def test_table3_on_a_kits19_replica(tmp_path, capsys):
     """Table 3: the KiTS19 release converted to 3-slice key slices by the
     row's own first stage, then the FPN row, then the other rows."""
     data = tmp_path / 'data'
-    assert load_tool('misc/generate_release_replica.py').main(
+    assert load_tool('projects/replicas/tools/generate_release_replica.py').main(
         ['kits19', '--out', str(data / 'kits19'), '--size', 'small',
          '--quiet']) == 0
     # its three labelled cases all fall in the 80 % training share of the

@@ -50,8 +50,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mmlesion.apps.demo.replicas.deeplesion import deeplesion_generator
-from mmlesion.apps.demo.replicas.marker import replica_size
+from projects.replicas.deeplesion import deeplesion_generator
+from projects.replicas.marker import replica_size
 from mmlesion.datasets.replica_marker import (REPLICA_FILE,
                                               read_replica_marker)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
@@ -191,7 +191,7 @@ def data(tmp_path_factory):
     replica has none: too few same-lesion pairs for the mining tool to
     calibrate delta on)."""
     root = tmp_path_factory.mktemp('lens') / 'data'
-    tool = load_tool('misc/generate_release_replica.py')
+    tool = load_tool('projects/replicas/tools/generate_release_replica.py')
     for dataset, folder in (('deeplesion', 'DeepLesion'),
                             ('luna16', 'LUNA16'), ('lits', 'LiTS'),
                             ('nih_ln', 'NIH-LN')):

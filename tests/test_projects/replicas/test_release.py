@@ -13,9 +13,9 @@ import SimpleITK as sitk
 
 from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
 from mmlesion.apps.demo import dataset_digest
-from mmlesion.apps.demo.replicas import release as rr
-from mmlesion.apps.demo.replicas.release import (REPLICA_DATASETS,
-                                                 generate_release_replica)
+from projects.replicas import release as rr
+from projects.replicas.release import (REPLICA_DATASETS,
+                                       generate_release_replica)
 from mmlesion.datasets.replica_marker import (REPLICA_FILE,
                                               REPLICA_FIRST_LINE,
                                               find_replica_marker)

@@ -26,9 +26,9 @@ from typing import Dict, List
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..anatomy import Tissue
-from ..settings import _UID_ROOT
-from ..volumes import _fmt, write_scan_image
+from mmlesion.apps.demo.anatomy import Tissue
+from mmlesion.apps.demo.settings import _UID_ROOT
+from mmlesion.apps.demo.volumes import _fmt, write_scan_image
 from .marker import ReplicaSize
 from .scans import replica_scans
 

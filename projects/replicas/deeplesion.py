@@ -25,8 +25,8 @@ from typing import Dict
 
 import numpy as np
 
-from ..deeplesion_plan import _Series
-from ..generator import DeepLesionDemoGenerator
+from mmlesion.apps.demo.deeplesion_plan import _Series
+from mmlesion.apps.demo.generator import DeepLesionDemoGenerator
 from .marker import ReplicaSize
 
 #: Slices stored on each side of a key slice: 30 mm, as in the release

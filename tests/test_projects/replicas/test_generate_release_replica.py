@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""tools/misc/generate_release_replica.py, and the documented converter
+"""projects/replicas/tools/generate_release_replica.py, and the documented converter
 commands (data/README.md, configs/*/README.md) run on its replicas."""
 import importlib.util
 import json
@@ -22,7 +22,7 @@ def _tool(relative: str):
 
 
 def _replica(dataset, out, *extra) -> int:
-    return _tool('tools/misc/generate_release_replica.py').main(
+    return _tool('projects/replicas/tools/generate_release_replica.py').main(
         [dataset, '--out', str(out), '--size', 'tiny', '--quiet', *extra])
 
 
@@ -40,7 +40,7 @@ def test_cli_writes_refuses_and_overwrites(tmp_path, capsys):
     assert 'not empty' in capsys.readouterr().err
     assert _replica('lits', out, '--overwrite', '--seed', '3') == 0
     assert find_replica_marker(out)['seed'] == '3'
-    tool = _tool('tools/misc/generate_release_replica.py')
+    tool = _tool('projects/replicas/tools/generate_release_replica.py')
     assert tool.main(['kits19', '--out', str(tmp_path / 'k'), '--size',
                       'tiny']) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -64,8 +64,8 @@ def replica_marker_text(dataset: str, size: str, seed: int,
             f'size: {size}\n'
             f'seed: {seed}\n'
             f'version: {REPLICA_VERSION}\n'
-            'generator: tools/misc/generate_release_replica.py '
-            '(mmlesion.datasets.demo.replicas.release)\n'
+            'generator: projects/replicas/tools/generate_release_replica.py'
+            ' (projects.replicas.release)\n'
             f'layout: {layout}\n'
             'Images are rendered phantoms with planted lesions; every '
             'annotation is made up. Never report results on it.\n')

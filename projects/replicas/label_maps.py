@@ -19,7 +19,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..volumes import _to_file_layout
+from mmlesion.apps.demo.volumes import _to_file_layout
 from .marker import ReplicaSize
 from .scans import replica_scans
 

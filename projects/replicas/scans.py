@@ -5,9 +5,9 @@ from typing import List, NamedTuple
 
 import numpy as np
 
-from ..anatomy import SliceGrid
-from ..volume_plan import _Scan
-from ..volumes import DemoVolumeGenerator
+from mmlesion.apps.demo.anatomy import SliceGrid
+from mmlesion.apps.demo.volume_plan import _Scan
+from mmlesion.apps.demo.volumes import DemoVolumeGenerator
 from .marker import ReplicaSize
 
 #: In-plane spacings are multiples of this (mm), offsets and slice positions

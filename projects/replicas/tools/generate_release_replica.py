@@ -9,12 +9,20 @@ Its root holds ``REPLICA.txt`` (see
 
 Example::
 
-    python tools/misc/generate_release_replica.py luna16 --out /tmp/LUNA16
+    python projects/replicas/tools/generate_release_replica.py luna16 --out /tmp/LUNA16
     python tools/dataset_converters/luna16.py /tmp/LUNA16 ...
 
 Datasets: deeplesion, luna16, kits19, lits, nih_ln (see
-``mmlesion/apps/demo/replicas/release.py`` and ``data/README.md``).
+``projects/replicas/release.py`` and ``data/README.md``).
 """
+
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[3])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
 import argparse
 import json
 import sys
@@ -46,8 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlesion.apps.demo.replicas.release import \
-        generate_release_replica
+    from projects.replicas.release import generate_release_replica
     try:
         summary = generate_release_replica(args.dataset, args.out,
                                            seed=args.seed, size=args.size,

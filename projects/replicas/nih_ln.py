@@ -20,8 +20,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..settings import _UID_ROOT
-from ..volumes import write_scan_image
+from mmlesion.apps.demo.settings import _UID_ROOT
+from mmlesion.apps.demo.volumes import write_scan_image
 from .marker import ReplicaSize
 from .scans import replica_scans
 

@@ -21,7 +21,7 @@ from typing import Dict, Union
 
 from mmlesion.datasets.replica_marker import REPLICA_FILE
 
-from ..dataset_writer import write_dataset_dir
+from mmlesion.apps.demo.dataset_writer import write_dataset_dir
 from .deeplesion import write_deeplesion_replica
 from .label_maps import write_kits19_replica, write_lits_replica
 from .luna16 import write_luna16_replica
