@@ -284,3 +284,39 @@ def test_a_run_uses_the_backend_through_its_settings(tmp_path):
     for a, b in zip(eager, other):
         assert abs(a.score - b.score) <= 1e-3
         assert np.abs(np.subtract(a.bbox_voxel, b.bbox_voxel)).max() <= .5
+
+
+def test_a_batch_with_openvino_forks_its_workers_and_finishers(tmp_path):
+    """A batch run with ``--backend openvino`` (OpenVINO's runtime loaded
+    in the batch's process) forks its slice workers and its finishing
+    processes, scan after scan, and finishes every scan with the findings
+    of a torch batch."""
+    import SimpleITK as sitk
+
+    from mmlesion.apis.whole_scan.settings import Finishing
+    from mmlesion.apps.whole_scan.batch import (BatchOptions,
+                                                run_batch_inference)
+    from mmlesion.utils.distributed.forked_call import fork_available
+    if not fork_available():
+        pytest.skip('no fork on this platform')
+    cfg, model = _detector(DEMO_CFG)
+    checkpoint = _checkpoint(model, tmp_path)
+    scans = []
+    for k in range(3):
+        volume = _scan(48 + 8 * k, 3 + k)
+        scans.append(str(tmp_path / f'scan{k}.nii.gz'))
+        image = sitk.GetImageFromArray(volume.array)
+        image.SetSpacing((1., 1., 2.))
+        sitk.WriteImage(image, scans[-1])
+    rows = {}
+    for backend in ('openvino', 'torch'):
+        rows[backend] = run_batch_inference(
+            cfg, checkpoint, scans, str(tmp_path / backend), RunSettings(
+                backend=backend, pixel_spacing=1., interval_mm=2.,
+                fp_rate=None, fp_per_scan=None,
+                detection=DetectionSettings(show_progress=False, workers=1,
+                                            worker_type='process')),
+            BatchOptions(finishing=Finishing(processes=2)))
+    for ours, eager in zip(rows['openvino'], rows['torch']):
+        assert ours.status == eager.status == 'done', (ours, eager)
+        assert ours.findings == eager.findings > 0
