@@ -6,7 +6,10 @@ given (:class:`TimeBudget`).
 Iterations are planned, not epochs of another dataset: a small dataset
 gets at least :data:`MIN_ITERS` iterations (an epoch of 22 key slices is
 two), a large one at most the base run's images (DeepLesion 1x, LUNA16
-50 epochs) at the planned batch. The base configs' epoch loop, checkpoint
+50 epochs) at the planned batch. A time budget is spent: the iterations
+are what it buys at the estimated step time (at most the base run's
+images), and a budget that buys fewer than the rule without one is said
+in one note with the budget that would suffice. The base configs' epoch loop, checkpoint
 names and hooks are kept: the run is ``ceil(iterations / iterations per
 epoch)`` epochs, while the linear warm-up (:data:`WARMUP_FRACTION` of the
 iterations, at most the base's 500) and the learning-rate steps (at
@@ -128,7 +131,7 @@ class ScheduleSettings:
     notes: List[str] = field(default_factory=list)
 
 
-def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
+def _budget_iters(s: ScheduleSettings, rule: int, most: int) -> Choice:
     b = s.budget
     per_iter = b.seconds(s.pixels) * s.factor * s.batch
     usable = b.minutes * 60 * (1 - BUDGET_OVERHEAD)
@@ -148,7 +151,7 @@ def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
             f'iterations, fewer than the {rule} the plan takes without a '
             f'budget (at least {MIN_ITERS}); --budget-minutes {enough} '
             'would suffice')
-    iters = min(iters, rule)
+    iters = min(iters, most)
     return Choice('max_iters', iters, (
         f'--budget-minutes {b.minutes:g}: {b.unit()}{b.wall()}, '
         f'{BUDGET_OVERHEAD:.0%}'
@@ -156,7 +159,8 @@ def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
         f'iteration of {s.batch} x {math.sqrt(s.pixels):.0f}^2 px (an '
         f'estimate: {b.source}'
         + (f', x{s.factor:g} for {3 * s.factor:g} slices' if s.factor != 1
-           else '') + f'), at most the {rule} of the rule without a budget'))
+           else '') + f'): all it buys (the rule without a budget: '
+        f"{rule}), at most the base run's images ({most} iterations)"))
 
 
 def plan_schedule(s: ScheduleSettings) -> List[Choice]:
@@ -169,7 +173,7 @@ def plan_schedule(s: ScheduleSettings) -> List[Choice]:
     most = math.ceil(base['iters'] * base['batch'] / s.batch)
     rule = min(max(MIN_ITERS, MAX_EPOCHS * per_epoch), most)
     if s.budget is not None:
-        iters = _budget_iters(s, rule)
+        iters = _budget_iters(s, rule, most)
     else:
         iters = Choice('max_iters', rule, (
             f'{MAX_EPOCHS} epochs of {per_epoch} iterations ({samples} '

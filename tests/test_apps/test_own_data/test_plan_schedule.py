@@ -166,8 +166,13 @@ def test_budget_said_plainly():
     full = plan_dataset(PlanSettings(fp, 8., train_images=400,
                                      time_budget=replace(_CPU,
                                                          minutes=enough)))
-    assert full.value('max_iters') == rule
+    assert rule <= full.value('max_iters') < rule * 1.01
     assert full.notes == []
+    # a budget is spent, not capped at the rule without one
+    double = plan_dataset(PlanSettings(fp, 8., train_images=400,
+                                       time_budget=replace(
+                                           _CPU, minutes=2 * enough)))
+    assert double.value('max_iters') >= 2 * rule - 1
     # a quiet machine: a free core, the budget is the wall time
     assert replace(_CPU, load=(0.4, 2)).wall().endswith(
         'about 30 minutes of wall time)')
