@@ -194,9 +194,11 @@ def add_common_args(parser: argparse.ArgumentParser, shown: dict) -> None:
     group.add_argument(
         '--key-slices', choices=shown['KEY_SLICES'],
         default=export['key_slices'],
-        help='key slices of a lesion: the slice through its centre, or '
+        help='key slices of a lesion: the slice through its centre, '
         'every slice it crosses (ElixirNet\'s KiTS19 images: every slice '
-        'with tumour)')
+        'with tumour), or every slice in the training split and the centre '
+        'one in val and test (more training images, the evaluation one key '
+        'slice a lesion)')
     group.add_argument(
         '--min-diameter-mm', type=float,
         default=export['min_diameter_mm'],

@@ -371,9 +371,13 @@ def main() -> None:
         print(f'{make_scans(out, synth)} lesions in {2 * args.patients} '
               f'scans of {args.patients} patients')
     if 'convert' in steps and not ann.is_file():
-        labels = [out / 'labels']
+        labels, keys = [out / 'labels'], []
         if args.anatomy == 'real':
+            # every slice of a training lesion a training image (19 centre
+            # key slices of 4 patients are too few to learn real anatomy);
+            # the held-out lesions keep one key slice each
             labels.append('--instances')
+            keys = ['--key-slices', 'every-train']
         if args.annotations == 'boxes':
             boxes = out / 'boxes.csv'
             print(f'{write_box_csv(out, boxes)} lesions written to {boxes}')
@@ -388,7 +392,7 @@ def main() -> None:
         log = _run('tools/dataset_converters/convert_dataset.py',
                    out / 'images', *labels, '--out', ann, '--export-2d',
                    export, '--val-fraction', .15, '--test-fraction', .25,
-                   '--num-slices', 3)
+                   '--num-slices', 3, *keys)
         print('\n'.join(line for line in log.splitlines()
                         if not line.startswith('converting:')))
     if 'plan' in steps and not config.is_file():

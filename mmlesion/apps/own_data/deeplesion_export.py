@@ -57,7 +57,8 @@ _SHOWN = tool_defaults(__file__)
 _EXPORT = _SHOWN['DeepLesionExporter']
 #: Which lesions get key slices: the included ones, or all.
 KEY_LESIONS = tuple(_SHOWN['KEY_LESIONS'])
-#: A lesion's key slices: the one through its centre, or every slice.
+#: A lesion's key slices: the one through its centre, every slice, or every
+#: slice in the training split and its own one in the others.
 KEY_SLICES = tuple(_SHOWN['KEY_SLICES'])
 #: Bytes a PNG needs beyond its pixels (header, chunks, file system block).
 _PNG_OVERHEAD = 4096
@@ -145,8 +146,11 @@ class DeepLesionExporter:
         min_diameter_mm (float): lesions with a known diameter below this
             get no key slice (they still get rows on other key slices).
         key_slices (str): ``'centre'`` (default: one key slice per lesion,
-            its own, :func:`own_key_slice`) or ``'every'`` (every slice
-            the lesion crosses is a key slice).
+            its own, :func:`own_key_slice`), ``'every'`` (every slice
+            the lesion crosses is a key slice) or ``'every-train'`` (every
+            slice in the training split, split 1: more distinct training
+            images of the same patients; the own key slice in val and
+            test, whose evaluation stays one key slice per lesion).
         export_unlabeled (bool): write every slice of every volume.
             Defaults to False.
         negatives_per_key (float): lesion-free slices drawn per key slice
@@ -255,7 +259,9 @@ class DeepLesionExporter:
             if 0 <= d < self.min_diameter_mm or not boxes:
                 continue
             k = own_key_slice(les, boxes)
-            keys.update(boxes if self.key_slices == 'every' else [k])
+            every = self.key_slices == 'every' or (
+                self.key_slices == 'every-train' and split == 1)
+            keys.update(boxes if every else [k])
             own.append(dict(key_slice=k + 1, bbox=[round(v + 1, 2) for v in
                                                  self._pixel_box(
                                                      boxes[k],

@@ -101,6 +101,17 @@ def test_every_lesion_slice_is_a_key_slice(tmp_path):
     # the ignored finding gets none
     assert sorted({r.key_slice_index for r in recs}) == [4, 5, 6, 7, 8]
     assert len(recs) == 5 + 3
+    # every-train: every slice of a training scan, the own key slice of a
+    # val or test scan (lesion 1's, slice 6, crossed by lesion 2 too)
+    for split, keys in ((1, [4, 5, 6, 7, 8]), (2, [6]), (3, [6])):
+        out = tmp_path / f'split{split}'
+        exp = DeepLesionExporter(str(out), num_slices=3, interval_mm=2.0,
+                                 negatives_per_key=0,
+                                 key_slices='every-train')
+        exp.add_volume(vol, 'a', LESIONS, split=split)
+        exp.write()
+        recs = parse_dl_info(str(out / 'DL_info.csv'))
+        assert sorted({r.key_slice_index for r in recs}) == keys, split
     with pytest.raises(ValueError, match='key_slices'):
         DeepLesionExporter(str(tmp_path / 'x'), key_slices='middle')
 
