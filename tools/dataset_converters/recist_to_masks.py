@@ -142,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             skipped += 1
             bar.update()
             continue
-        crops, meth = masker.write_cache_file(dataset[i], args.out)
+        crops, _, meth = masker.write_cache_file(dataset[i], args.out)
         written += 1
         for crop, method in zip(crops, meth):
             methods[method] += 1

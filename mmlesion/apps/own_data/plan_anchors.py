@@ -27,7 +27,7 @@ offsets over a cell, the anchors an RPN trains as positives).
 """
 import math
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -60,9 +60,15 @@ IOU_THR = .5
 RPN_POS_IOU = .7
 
 
+class PlannedSpacing(NamedTuple):
+    """The pixel spacing (mm) :func:`plan_spacing` chose and why."""
+    spacing: float
+    why: str
+
+
 def plan_spacing(longer_mm: np.ndarray, data_mm: float,
                  source: str = 'longer side of the training boxes'
-                 ) -> Tuple[float, str]:
+                 ) -> PlannedSpacing:
     """The pixel spacing (mm) for lesions of longer sides ``longer_mm``
     (``source`` says what they are) in scans of median in-plane spacing
     ``data_mm``, and why (module doc)."""
@@ -78,7 +84,7 @@ def plan_spacing(longer_mm: np.ndarray, data_mm: float,
         how = 'coarser than'
     else:
         spacing, how = round(data_mm, 2), 'at'
-    return spacing, (
+    return PlannedSpacing(spacing, (
         f'{how} the median in-plane spacing {data_mm:g} mm so that the '
         f'{SMALL_PCT}th pct lesion ({small:.1f} mm, {source}) spans {small / spacing:.1f} px (>= '
         f'{MIN_SMALL_PX:g}: 4 cells of the finest stride 4, so that '
@@ -86,7 +92,7 @@ def plan_spacing(longer_mm: np.ndarray, data_mm: float,
         f' points; <= '
         f'{MAX_SMALL_PX:g}; not finer than {MIN_SPACING_MM:g} mm); lesions '
         f'{np.min(longer_mm) / spacing:.1f}-{np.max(longer_mm) / spacing:.1f}'
-        f' px, median {np.median(longer_mm) / spacing:.1f} px')
+        f' px, median {np.median(longer_mm) / spacing:.1f} px'))
 
 
 @dataclass

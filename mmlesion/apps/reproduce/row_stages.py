@@ -8,7 +8,8 @@ The methods' table modules (``mmlesion/methods/<name>/tables.py``) import
 these; nothing here imports a table module.
 """
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import List, NamedTuple, Optional, Sequence
 
 from .estimate import round_hours, training_gpu_hours, training_items
 from .execute import config_epochs, froc_map
@@ -20,25 +21,74 @@ def config_stem(config: str) -> str:
     return osp.splitext(osp.basename(config))[0]
 
 
-def train_stage(ctx: PlanContext, config: str, seed: int, dataset: str,
-                *extra: str, name: str = 'train',
-                schedule_of: Optional[str] = None) -> Tuple[Stage, str]:
-    """A training of ``config`` (resumed from its newest checkpoint when
-    run again) in ``<work>/<stem>/seed_<seed>``; returns the stage and its
-    work dir. ``schedule_of``: the config whose epochs the estimate uses
-    when ``config`` is written by an earlier stage."""
+@dataclass(frozen=True)
+class Training:
+    """A training of a row.
+
+    Args:
+        config (str): the config trained.
+        seed (int): its ``randomness.seed``.
+        dataset (str): the data whose size the GPU-hour estimate reads
+            (``deeplesion``, ``kits19``, ...).
+        options (Sequence[str]): more ``--cfg-options`` ``key=value``.
+        name (str): the stage's name within the row.
+        schedule_of (str, optional): the config whose epochs the estimate
+            uses when ``config`` is written by an earlier stage.
+    """
+    config: str
+    seed: int
+    dataset: str = 'deeplesion'
+    options: Sequence[str] = ()
+    name: str = 'train'
+    schedule_of: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Testing:
+    """The test of a row's training.
+
+    Args:
+        tag (str): names the metrics file (``metrics_<tag>.json``).
+        options (Sequence[str]): more ``--cfg-options`` ``key=value``.
+        checkpoint (str): ``last`` (the newest checkpoint) or ``best`` (the
+            one the checkpoint hook kept as the best on validation).
+        model (str, optional): the model whose paper numbers the row is
+            compared with (default: the config's stem).
+    """
+    tag: str = 'iou'
+    options: Sequence[str] = ()
+    checkpoint: str = 'last'
+    model: Optional[str] = None
+
+
+class StageWork(NamedTuple):
+    """A training stage and its work dir."""
+    stage: Stage
+    work: str
+
+
+class StageMetrics(NamedTuple):
+    """A test stage and the metrics file it writes."""
+    stage: Stage
+    metrics: str
+
+
+def train_stage(ctx: PlanContext, training: Training) -> StageWork:
+    """The training (resumed from its newest checkpoint when run again) in
+    ``<work>/<stem>/seed_<seed>``."""
+    config, seed = training.config, training.seed
     work = osp.join(ctx.work_dir, config_stem(config), f'seed_{seed}')
-    epochs = config_epochs(schedule_of or config)
+    schedule = training.schedule_of or config
     stage = Stage(
-        name, ctx.launcher('tools/train.py') +
+        training.name, ctx.launcher('tools/train.py') +
         [config, '--work-dir', work, '--resume'] +
-        ctx.options(config, f'randomness.seed={seed}', *extra),
+        ctx.options(config, f'randomness.seed={seed}', *training.options),
         outputs=[osp.join(work, 'last_checkpoint')],
         gpu_hours=round_hours(training_gpu_hours(
-            schedule_of or config, epochs,
-            training_items(ctx.data_root, dataset))),
+            schedule, config_epochs(schedule),
+            training_items(ctx.data_root, training.dataset))),
         gpus=max(ctx.gpus, 1))
-    return stage, work
+    return StageWork(stage, work)
 
 
 def device_option(ctx: PlanContext) -> List[str]:
@@ -47,7 +97,7 @@ def device_option(ctx: PlanContext) -> List[str]:
 
 
 def test_stage(ctx: PlanContext, config: str, work: str, tag: str,
-          *extra: str, checkpoint: str = 'last') -> Tuple[Stage, str]:
+               *extra: str, checkpoint: str = 'last') -> StageMetrics:
     """The test of the newest checkpoint of ``work`` (``@last:``), or with
     ``checkpoint='best'`` of the one its checkpoint hook kept as the best on
     validation (``@best:``), resolved when the stage runs; returns the stage
@@ -59,22 +109,17 @@ def test_stage(ctx: PlanContext, config: str, work: str, tag: str,
          osp.join(work, f'test_{tag}'), '--metrics-out', metrics] +
         ctx.options(config, *extra),
         outputs=[metrics], gpus=max(ctx.gpus, 1))
-    return stage, metrics
+    return StageMetrics(stage, metrics)
 
 
-def train_test_row(ctx: PlanContext, key: str, label: str, config: str,
-                   seed: int, dataset: str = 'deeplesion',
-                   test_extra: Sequence[str] = (),
-                   train_extra: Sequence[str] = (),
-                   pre: Sequence[Stage] = (), model: Optional[str] = None,
-                   tag: str = 'iou', schedule_of: Optional[str] = None,
-                   checkpoint: str = 'last') -> Row:
+def train_test_row(ctx: PlanContext, key: str, label: str,
+                   training: Training, testing: Testing = Testing(),
+                   pre: Sequence[Stage] = ()) -> Row:
     """A row of one training and the test of its checkpoint (the 2D FROC
-    metrics), after the stages ``pre``; compared with ``model``'s paper
-    numbers (default: the config's stem)."""
-    train, work = train_stage(ctx, config, seed, dataset, *train_extra,
-                              schedule_of=schedule_of)
-    test, metrics = test_stage(ctx, config, work, tag, *test_extra,
-                               checkpoint=checkpoint)
-    return Row(key, label, model or config_stem(config),
-               list(pre) + [train, test], metrics, froc_map(), seed)
+    metrics), after the stages ``pre``."""
+    train, work = train_stage(ctx, training)
+    test, metrics = test_stage(ctx, training.config, work, testing.tag,
+                               *testing.options,
+                               checkpoint=testing.checkpoint)
+    return Row(key, label, testing.model or config_stem(training.config),
+               list(pre) + [train, test], metrics, froc_map(), training.seed)

@@ -45,7 +45,7 @@ the cache. Written by ``tools/dataset_converters/recist_to_masks.py``.
 import functools
 import logging
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -57,6 +57,14 @@ from .recist_grabcut_ops import (_BOX_TOL, GrabCutSettings, key_slice_uint8,
                                  paste_crop, recist_grabcut_mask)
 from .recist_mask_cache import (CACHE_PARAM_KEYS, _json_value, cache_file_name,
                                 load_mask_npz, read_cache_meta, save_mask_npz)
+
+
+class InstanceMasks(NamedTuple):
+    """The GrabCut masks of an image's instances (each as
+    :class:`~.recist_grabcut_ops.GrabCutMask`)."""
+    crops: List[np.ndarray]
+    offsets: List[Tuple[int, int]]
+    methods: List[str]
 
 
 @TRANSFORMS.register_module()
@@ -159,9 +167,7 @@ class RecistToMask(BaseTransform):
         self._cache_checked = True
         return True
 
-    def compute_masks(
-        self, results: dict
-    ) -> Tuple[List[np.ndarray], List[Tuple[int, int]], List[str]]:
+    def compute_masks(self, results: dict) -> InstanceMasks:
         """GrabCut crops, offsets and methods of every instance."""
         bboxes = _boxes_array(results.get('gt_bboxes'))
         recists = results.get('gt_recists')
@@ -186,21 +192,21 @@ class RecistToMask(BaseTransform):
             crops.append(crop)
             offsets.append(offset)
             methods.append(method)
-        return crops, offsets, methods
+        return InstanceMasks(crops, offsets, methods)
 
-    def write_cache_file(self, results: dict, cache_dir: str
-                         ) -> Tuple[List[np.ndarray], List[str]]:
+    def write_cache_file(self, results: dict,
+                         cache_dir: str) -> InstanceMasks:
         """Compute an image's masks and write them as its file of a mask
         cache in ``cache_dir`` (``meta.json``: :func:`write_cache_meta`).
 
         Returns:
-            tuple: the crops and the method of each instance.
+            InstanceMasks: the masks written.
         """
-        crops, offsets, methods = self.compute_masks(results)
+        masks = self.compute_masks(results)
         save_mask_npz(osp.join(cache_dir, cache_file_name(results)),
-                      _boxes_array(results.get('gt_bboxes')), crops, offsets,
-                      results['img'].shape[:2])
-        return crops, methods
+                      _boxes_array(results.get('gt_bboxes')), masks.crops,
+                      masks.offsets, results['img'].shape[:2])
+        return masks
 
     def _from_cache(self, results: dict, bboxes: np.ndarray,
                     shape: Tuple[int, int]) -> List[Optional[np.ndarray]]:

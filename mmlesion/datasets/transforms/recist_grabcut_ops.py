@@ -4,7 +4,7 @@ quadrilateral and ellipses, the key slice as uint8 and the GrabCut mask of
 one lesion (choices: :mod:`.recist_grabcut`)."""
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -251,11 +251,26 @@ class GrabCutSettings:
                              f'{self.unknown!r}')
 
 
+class GrabCutMask(NamedTuple):
+    """A lesion's mask of :func:`recist_grabcut_mask`.
+
+    Attributes:
+        crop (np.ndarray): the bool mask of the box's pixels (``crop[r, c]``
+            is image pixel ``(x0 + c, y0 + r)``).
+        offset (tuple[int, int]): ``(x0, y0)``.
+        method (str): ``'grabcut'``, ``'tiny'``, ``'degenerate'``,
+            ``'failed'`` or ``'empty'`` (box outside the image).
+    """
+    crop: np.ndarray
+    offset: Tuple[int, int]
+    method: str
+
+
 def recist_grabcut_mask(image_u8: np.ndarray,
                         bbox: ArrayLike,
                         recist: Optional[ArrayLike],
                         settings: GrabCutSettings = GrabCutSettings()
-                        ) -> Tuple[np.ndarray, Tuple[int, int], str]:
+                        ) -> GrabCutMask:
     """GrabCut mask of one lesion from its box and RECIST diameters
     (Zlocha et al. 2019, Sec. 2.2; choices: :mod:`.recist_grabcut`).
 
@@ -268,33 +283,31 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         settings (GrabCutSettings): GrabCut, context, fallbacks and clean-up.
 
     Returns:
-        tuple: ``(crop, (x0, y0), method)``: the bool mask of the box's
-        pixels (``crop[r, c]`` is image pixel ``(x0 + c, y0 + r)``), its
-        offset, and ``'grabcut'``, ``'tiny'``, ``'degenerate'``,
-        ``'failed'`` or ``'empty'`` (box outside the image).
+        GrabCutMask: the box's mask, its offset and how it was made.
     """
     s = settings
     height, width = image_u8.shape[:2]
     bbox = np.asarray(bbox, dtype=np.float64).reshape(4)
     c0, r0, c1, r1 = box_pixel_range(bbox, (height, width))
     if c1 < c0 or r1 < r0:
-        return np.zeros((0, 0), dtype=bool), (max(c0, 0), max(r0, 0)), \
-            'empty'
+        return GrabCutMask(np.zeros((0, 0), dtype=bool),
+                           (max(c0, 0), max(r0, 0)), 'empty')
     box_shape = (r1 - r0 + 1, c1 - c0 + 1)
     pts = None if recist is None else np.asarray(
         recist, dtype=np.float64).reshape(4, 2)
 
     offset = (c0, r0)
     if pts is None or not np.all(np.isfinite(pts)):
-        return box_ellipse(bbox, box_shape, offset), offset, 'degenerate'
+        return GrabCutMask(box_ellipse(bbox, box_shape, offset), offset,
+                           'degenerate')
     poly = recist_polygon(pts)
     quad = rasterize_polygon(poly, box_shape, offset)
     fallback = quad | recist_ellipse(pts, box_shape, offset)
     if polygon_area(poly) < s.min_quad_area:
-        return fallback, offset, 'degenerate'
+        return GrabCutMask(fallback, offset, 'degenerate')
     long_d = float(np.hypot(*(pts[1] - pts[0])))
     if long_d < s.min_diameter or not quad.any():
-        return fallback, offset, 'tiny'
+        return GrabCutMask(fallback, offset, 'tiny')
 
     # GrabCut on the box plus context
     margin = math.ceil(max(s.context_px, s.context_ratio * max(box_shape)))
@@ -312,7 +325,7 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         gc[in_box] = np.where(ell, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     gc[in_box][quad] = cv2.GC_FGD
     if not np.any((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD)):
-        return fallback, offset, 'failed'
+        return GrabCutMask(fallback, offset, 'failed')
     roi = np.ascontiguousarray(image_u8[y0:y1 + 1, x0:x1 + 1])
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
@@ -321,14 +334,14 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         cv2.grabCut(roi, gc, None, bgd_model, fgd_model, int(s.iterations),
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:
-        return fallback, offset, 'failed'
+        return GrabCutMask(fallback, offset, 'failed')
     fg = (gc[in_box] == cv2.GC_FGD) | (gc[in_box] == cv2.GC_PR_FGD)
     mask = fg | quad
     if s.keep_connected:
         mask = _components_touching(mask, quad)
     if s.fill_holes:
         mask = _fill_holes(mask)
-    return mask, offset, 'grabcut'
+    return GrabCutMask(mask, offset, 'grabcut')
 
 
 def paste_crop(crop: np.ndarray, offset: Tuple[int, int],

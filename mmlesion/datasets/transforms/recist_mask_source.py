@@ -6,7 +6,7 @@ DeepLesion CSV read with :data:`DEFAULT_PRE_PIPELINE`."""
 import copy
 import os.path as osp
 from dataclasses import dataclass
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional
 
 from mmengine.config import Config
 
@@ -26,22 +26,29 @@ def _name(t: dict) -> str:
     return str(t.get('type', '')).split('.')[-1]
 
 
-def split_mask_pipeline(pipeline: List[dict]) -> Tuple[List[dict], dict]:
+class MaskPipeline(NamedTuple):
+    """A pipeline cut before its ``RecistToMask``: the transform configs
+    before it and its config (type removed)."""
+    before: List[dict]
+    masker: dict
+
+
+def split_mask_pipeline(pipeline: List[dict]) -> MaskPipeline:
     """Cut a pipeline before its ``RecistToMask``.
 
     Args:
         pipeline (list[dict]): transform configs.
 
     Returns:
-        tuple: the transforms before ``RecistToMask`` and its config (type
-        removed). Without a ``RecistToMask``: :data:`DEFAULT_PRE_PIPELINE`
-        and ``{}``.
+        MaskPipeline: without a ``RecistToMask``,
+        :data:`DEFAULT_PRE_PIPELINE` and ``{}``.
     """
     for i, t in enumerate(pipeline):
         if _name(t) == 'RecistToMask':
             cfg = {k: v for k, v in dict(t).items() if k != 'type'}
-            return [copy.deepcopy(dict(x)) for x in pipeline[:i]], cfg
-    return copy.deepcopy(DEFAULT_PRE_PIPELINE), {}
+            return MaskPipeline(
+                [copy.deepcopy(dict(x)) for x in pipeline[:i]], cfg)
+    return MaskPipeline(copy.deepcopy(DEFAULT_PRE_PIPELINE), {})
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import numpy as np
 from ...structures.ct_geometry import ScanGrid, world_to_voxel
 from ...utils.tool_defaults import tool_defaults
 from ..metrics.luna16_metric import boxes_to_world_candidates
-from .luna16 import MARK_FP, LUNA16Candidates, match_luna16
+from .luna16 import (MARK_FP, LUNA16Candidates, MatchSettings,
+                     match_luna16)
 from .luna16.io import findings_of, instance_finding
 
 
@@ -83,7 +84,7 @@ def scan_hard_regions(bboxes: np.ndarray,
         LUNA16Candidates(np.array(['scan'] * len(scores), dtype=object),
                          world, scores),
         findings_of(inc), findings_of(exc), ['scan'],
-        max_marks=len(scores) + 1)
+        MatchSettings(max_marks=len(scores) + 1))
 
     def region(kind, score, xyz, diameter):
         zyx = world_to_voxel(np.asarray(xyz)[None], *grid)[0]

@@ -15,7 +15,7 @@ rates are findings to read per scan that are not a new lesion, and
 lesion found got.
 """
 from dataclasses import asdict, dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -110,10 +110,18 @@ def _boxes(arrays: Sequence[np.ndarray], width: int,
     return out
 
 
+class ScanMatch(NamedTuple):
+    """What :func:`match_scan_findings` found: the walk as
+    :func:`~mmlesion.evaluation.functional.froc.match_detections` gives it
+    (``num_images``: scans; duplicates counted in ``is_fp``) and per
+    finding whether it hits any lesion."""
+    match: FROCMatch
+    hit_any: np.ndarray
+
+
 def match_scan_findings(findings: Sequence[np.ndarray],
                         lesions: Sequence[np.ndarray],
-                        iobb_thr: float = SCAN_IOBB_THR
-                        ) -> Tuple[FROCMatch, np.ndarray]:
+                        iobb_thr: float = SCAN_IOBB_THR) -> ScanMatch:
     """The hit walk over scans (module doc): findings by decreasing score
     (stable), each a true positive when it hits a lesion no finding before
     it hit, else a false positive. Not :func:`~mmlesion.evaluation.
@@ -129,10 +137,7 @@ def match_scan_findings(findings: Sequence[np.ndarray],
         iobb_thr (float): the 3D IoBB a hit needs. Defaults to 0.3.
 
     Returns:
-        tuple[FROCMatch, np.ndarray]: the walk as :func:`~mmlesion.
-        evaluation.functional.froc.match_detections` gives it
-        (``num_images``: scans; duplicates counted in ``is_fp``), and per
-        finding whether it hits any lesion.
+        ScanMatch: the walk and per finding whether it hits a lesion.
     """
     if len(findings) != len(lesions) or not len(findings):
         raise ValueError(f'{len(findings)} scans of findings and '
@@ -165,11 +170,11 @@ def match_scan_findings(findings: Sequence[np.ndarray],
     gt_first_hit = np.full(len(first_rank), -1, np.int64)
     gt_first_hit[hit] = order[first_rank[hit]]
     new_hits = np.bincount(gt_first_hit[hit], minlength=len(scores))
-    return FROCMatch(
+    return ScanMatch(FROCMatch(
         img_inds=np.repeat(np.arange(len(dets)), counts), scores=scores,
         order=order, new_hits=new_hits, is_fp=new_hits == 0,
         num_images=len(dets), num_gts=int(gt_counts.sum()),
-        gt_first_hit=gt_first_hit), hit_any
+        gt_first_hit=gt_first_hit), hit_any)
 
 
 def evaluate_scan_findings(findings: Sequence[np.ndarray],

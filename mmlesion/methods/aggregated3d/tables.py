@@ -18,7 +18,7 @@ from mmlesion.apps.reproduce.plan import PlanContext, Row, Stage, parsed_config
 from mmlesion.apps.reproduce.row_stages import config_stem as _stem
 from mmlesion.apps.reproduce.row_stages import device_option as _device
 from mmlesion.apps.reproduce.row_stages import test_stage as _test
-from mmlesion.apps.reproduce.row_stages import train_stage as _train
+from mmlesion.apps.reproduce.row_stages import Training, train_stage
 from mmlesion.apps.reproduce.table_index import table_specs
 from .paper import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH, A3D_RES18,
                     A3D_RESBLOCK, A3D_RESBLOCK_ABS, MERGED_MODELS,
@@ -395,7 +395,8 @@ def _a3d_table5_6(ctx, key, seed):
     items = _deeplesion3d_training_chunks(release)
     rpn_cfg = f'{A3}/{_A56_RPN}.py'
     stages = [convert]
-    train, work = _train(ctx3, rpn_cfg, seed, 'deeplesion', name='train_rpn')
+    train, work = train_stage(ctx3, Training(rpn_cfg, seed,
+                                             name='train_rpn'))
     train.gpu_hours = round_hours(training_gpu_hours(
         rpn_cfg, config_epochs(rpn_cfg), items))
     stages.append(train)
@@ -403,8 +404,8 @@ def _a3d_table5_6(ctx, key, seed):
         cfg = f'{A3}/{_A56_3DAG}.py'
         start = osp.join(work,
                          f'epoch_{trained_epochs(ctx3, rpn_cfg)}.pth')
-        train, work = _train(ctx3, cfg, seed, 'deeplesion',
-                             f'load_from={start}', name='train_3dag')
+        train, work = train_stage(ctx3, Training(
+            cfg, seed, options=(f'load_from={start}', ), name='train_3dag'))
         train.gpu_hours = round_hours(training_gpu_hours(
             cfg, config_epochs(cfg), items))
         stages.append(train)

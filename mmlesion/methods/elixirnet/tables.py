@@ -16,9 +16,8 @@ from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES, PaperTables
 from mmlesion.apps.reproduce.plan import Row, Stage
 from mmlesion.apps.reproduce.row_stages import config_stem as _stem
 from mmlesion.apps.reproduce.row_stages import test_stage as _test
-from mmlesion.apps.reproduce.row_stages import train_stage as _train
-from mmlesion.apps.reproduce.row_stages import (
-    train_test_row as _train_test_row)
+from mmlesion.apps.reproduce.row_stages import (Training, train_stage,
+                                                train_test_row)
 from mmlesion.apps.reproduce.table_index import table_specs
 from .paper import (GAINS, PAPER_RESULTS, PRINTED, READ_ROWS, RESULT_ROWS,
                     VARIANTS)
@@ -50,7 +49,8 @@ def _listed(rows):
     COCO mAP; Table 5 the same)."""
     def build(ctx, key, seed):
         label, stem = rows[key]
-        return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed)
+        return train_test_row(ctx, key, label,
+                              Training(f'{E}/{stem}.py', seed))
     return build
 
 
@@ -86,7 +86,7 @@ def _table2(ctx, key, seed):
     base, overlap = key.rsplit('_', 1)
     label, stem = _T2[base]
     config = f'{E}/{stem}.py'
-    train, work = _train(ctx, config, seed, 'deeplesion')
+    train, work = train_stage(ctx, Training(config, seed))
     test, metrics = _test(ctx, config, work, overlap,
                           f'test_evaluator.overlap={overlap}')
     if overlap == 'iou':  # the paper's IoU numbers: Table 1's
@@ -115,8 +115,9 @@ def _table3(ctx, key, seed):
         '--val-fraction', '0', '--test-fraction', '0.2', '--key-slices',
         'every', '--num-slices', '3', '--negatives-per-key', '0',
         '--overwrite'], outputs=[osp.join(kits, 'DL_info.csv')])
-    return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed, 'kits19',
-                           pre=[export])
+    return train_test_row(ctx, key, label,
+                          Training(f'{E}/{stem}.py', seed, 'kits19'),
+                          pre=[export])
 
 
 #: row -> (label, fine-tuned config stem, the single-class start's)
@@ -136,13 +137,13 @@ def _table4(ctx, key, seed):
     """Table 4: the single-class start, then 6 epochs of multi-type
     fine-tuning on the typed val split, tested per type."""
     label, stem, start = _T4[key]
-    pre, start_work = _train(ctx, f'{E}/{start}.py', seed, 'deeplesion',
-                             name='train_start')
+    pre, start_work = train_stage(
+        ctx, Training(f'{E}/{start}.py', seed, name='train_start'))
     ckpt = osp.join(start_work,
                     f'epoch_{trained_epochs(ctx, f"{E}/{start}.py")}.pth')
-    return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed,
-                           'deeplesion-val',
-                           train_extra=(f'load_from={ckpt}', ), pre=[pre])
+    return train_test_row(
+        ctx, key, label, Training(f'{E}/{stem}.py', seed, 'deeplesion-val',
+                                  (f'load_from={ckpt}', )), pre=[pre])
 
 
 _T6 = {
@@ -162,8 +163,8 @@ def _table6(ctx, key, seed):
     label, search = _T6[key]
     base = f'{E}/faster-rcnn_r50_fpn{_3S}.py'
     target = f'{E}/elixirnet-alb-fig3geno_r50_fpn{_3S}.py'
-    pre, base_work = _train(ctx, base, seed, 'deeplesion',
-                            name='train_baseline')
+    pre, base_work = train_stage(
+        ctx, Training(base, seed, name='train_baseline'))
     search_cfg = (f'{E}/alb_search/{search}_r50_fpn_4xb4-15e_'
                   'deeplesion-3slice.py')
     work = osp.join(ctx.work_dir, search, f'seed_{seed}')

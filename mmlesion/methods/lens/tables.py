@@ -12,7 +12,7 @@ from mmlesion.apps.reproduce.execute import root_options
 from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES, PaperTables
 from mmlesion.apps.reproduce.plan import MetricMap, PlanContext, Row, Stage
 from mmlesion.apps.reproduce.row_stages import device_option as _device
-from mmlesion.apps.reproduce.row_stages import train_stage as _train
+from mmlesion.apps.reproduce.row_stages import Training, train_stage
 from mmlesion.apps.reproduce.table_index import table_specs
 from .paper import (GAINS, LENS_DOMAIN_ADAPT, LENS_RATES, PAPER_RESULTS,
                     PRINTED, RESULT_COLUMNS, RESULT_ROWS, VARIANTS, lens_map)
@@ -142,8 +142,8 @@ def _mining(ctx: PlanContext, seed: int,
     """
     cfg_c = _config(_LENS['c'][1])
     stages = _lens_exports(ctx)
-    train_c, work_c = _train(ctx, cfg_c, seed, 'deeplesion',
-                             *_lens_roots(ctx, cfg_c))
+    train_c, work_c = train_stage(
+        ctx, Training(cfg_c, seed, options=_lens_roots(ctx, cfg_c)))
     stages.append(train_c)
     folder = osp.join(osp.abspath(ctx.work_dir), 'lens_mining',
                       f'seed_{seed}')
@@ -177,21 +177,21 @@ def _lens_table1(ctx, key, seed):
     label, stem = _LENS[key]
     cfg = {k: _config(v[1]) for k, v in _LENS.items()}
     if key in ('baseline', 'a'):
-        train, work = _train(ctx, cfg[key], seed, 'deeplesion',
-                             *_lens_roots(ctx, cfg[key]))
+        train, work = train_stage(ctx, Training(
+            cfg[key], seed, options=_lens_roots(ctx, cfg[key])))
         ev, metrics = _lens_eval(ctx, cfg[key], work, key)
         return Row(key, label, stem, [train, ev], metrics, lens_row_map(),
                    seed)
     if key in ('b', 'c'):  # (b): expert 0 of the (c) model
         stages = _lens_exports(ctx)
-        train_c, work_c = _train(ctx, cfg['c'], seed, 'deeplesion',
-                                 *_lens_roots(ctx, cfg['c']))
+        train_c, work_c = train_stage(ctx, Training(
+            cfg['c'], seed, options=_lens_roots(ctx, cfg['c'])))
         ev, metrics = _lens_eval(ctx, cfg[key], work_c, key)
         return Row(key, label, stem, stages + [train_c, ev], metrics,
                    lens_row_map(), seed)
     stages, mined = _mining(ctx, seed)
-    train_d, work_d = _train(ctx, cfg['d'], seed, 'deeplesion',
-                             *_mined_options(ctx, cfg['d'], mined))
+    train_d, work_d = train_stage(ctx, Training(
+        cfg['d'], seed, options=_mined_options(ctx, cfg['d'], mined)))
     stages.append(train_d)
     if key == 'd':
         ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'd')
@@ -204,9 +204,10 @@ def _lens_table1(ctx, key, seed):
         '--overwrite'
     ] + ctx.options(cfg['d'], *_lens_roots(ctx, cfg['d'])),
                     outputs=[proposals]))
-    train_e, work_e = _train(
-        ctx, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
-        f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
+    train_e, work_e = train_stage(ctx, Training(
+        cfg['e'], seed, 'deeplesion-fpr', (
+            *_lens_roots(ctx, cfg['e']),
+            f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')))
     stages.append(train_e)
     fpr_opts = ctx.user_options(cfg['e'])  # the FPR network's, as trained
     ev, metrics = _lens_eval(
@@ -229,8 +230,8 @@ def _mined_row(ctx, key: str, label: str, stem: str, seed: int,
     file and scored on the 3D protocol."""
     config = _config(stem)
     stages, mined = _mining(ctx, seed, strategies)
-    train, work = _train(ctx, config, seed, 'deeplesion',
-                         *_mined_options(ctx, config, mined))
+    train, work = train_stage(ctx, Training(
+        config, seed, options=_mined_options(ctx, config, mined)))
     ev, metrics = _lens_eval(ctx, config, work, key)
     return Row(key, label, stem, stages + [train, ev], metrics,
                lens_row_map(), seed)
@@ -343,8 +344,8 @@ def _lens_table4(ctx, key, seed):
     if key == 'uncertain_as_gt':
         return _mined_row(ctx, key, label, stem, seed)
     config = _config(stem)
-    train, work = _train(ctx, config, seed, 'deeplesion',
-                         *_lens_roots(ctx, config))
+    train, work = train_stage(ctx, Training(
+        config, seed, options=_lens_roots(ctx, config)))
     ev, metrics = _lens_eval(ctx, config, work, key)
     return Row(key, label, stem, _lens_exports(ctx) + [train, ev], metrics,
                lens_row_map(), seed)

@@ -6,8 +6,8 @@ import os.path as osp
 from mmlesion.apps.reproduce.execute import FROC_RATES, froc_map
 from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES, PaperTables
 from mmlesion.apps.reproduce.plan import Stage
-from mmlesion.apps.reproduce.row_stages import (
-    train_test_row as _train_test_row)
+from mmlesion.apps.reproduce.row_stages import (Testing, Training,
+                                                train_test_row)
 from mmlesion.apps.reproduce.table_index import table_specs
 from .paper import PAPER_RESULTS, PRINTED, RESULT_ROWS
 
@@ -46,9 +46,9 @@ def _table1(ctx, key, seed):
     # the model selected on the validation set: "early stopping is used if
     # the mAP has not improved for 4 consecutive epochs on the validation
     # set" (Sec. 2.3); the config keeps the best epoch (save_best)
-    return _train_test_row(ctx, key, label, config, seed, pre=pre,
-                           model=f'{model}{_RT_SUFFIX}',
-                           schedule_of=target_config, checkpoint='best')
+    return train_test_row(
+        ctx, key, label, Training(config, seed, schedule_of=target_config),
+        Testing(checkpoint='best', model=f'{model}{_RT_SUFFIX}'), pre)
 
 
 #: table name -> (row builder, metric map, picture rates, LUNA16 folds)

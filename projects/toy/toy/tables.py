@@ -5,7 +5,7 @@ trained and tested as ``projects/toy/README.md`` says, compared with the
 numbers that README publishes."""
 from mmlesion.apps.reproduce.execute import FROC_RATES, froc_map
 from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES, PaperTables
-from mmlesion.apps.reproduce.row_stages import train_test_row
+from mmlesion.apps.reproduce.row_stages import Training, train_test_row
 from mmlesion.apps.reproduce.table_index import table_specs
 
 STEM = 'toy_r18_fpn_12e_deeplesion-demo'
@@ -22,7 +22,7 @@ TABLE_INDEX = {
 
 def _table1(ctx, key, seed):
     return train_test_row(ctx, key, 'Faster R-CNN, 20 boxes a slice',
-                          CONFIG, seed)
+                          Training(CONFIG, seed))
 
 
 PAPER_TABLES.register(PaperTables(

@@ -149,7 +149,7 @@ def test_an_absent_cache_is_looked_for_once(tmp_path):
 
 def test_a_written_cache_file_reads_back_as_the_computed_masks(tmp_path):
     results = _results([[4, 4, 12, 12], [14, 6, 28, 20]])
-    crops, methods = RecistToMask().write_cache_file(
+    crops, _, methods = RecistToMask().write_cache_file(
         dict(results), str(tmp_path))
     write_cache_meta(str(tmp_path), RecistToMask().params)
     got = RecistToMask(cache_dir=str(tmp_path), cache_missing='error')(

@@ -153,7 +153,8 @@ def test_tnp_default_target_reached_by_19_of_20():
 
 
 def test_tnp_none_without_negative_scans_or_unreached_target():
-    m = L.match_luna16(CANDS, NOD, EXC, UIDS[:2], unknown='ignore')
+    m = L.match_luna16(CANDS, NOD, EXC, UIDS[:2],
+                       L.MatchSettings(unknown='ignore'))
     out = L.true_negative_patients(m)
     assert out == dict(target_sensitivity=0.95, num_negative_scans=0,
                        tnp=None, threshold=None, sensitivity=None,
@@ -198,5 +199,6 @@ def test_tnp_of_a_model_that_finds_no_nodule():
                                                   uids))
     assert out['at_highest_sensitivity']['sensitivity'] == 0.0
     for m in (L.match_luna16(c, findings([]), None, uids),
-              L.match_luna16(c, nod, None, ['a'], unknown='ignore')):
+              L.match_luna16(c, nod, None, ['a'],
+                             L.MatchSettings(unknown='ignore'))):
         assert L.true_negative_patients(m)['at_highest_sensitivity'] is None

@@ -147,7 +147,8 @@ def test_same_scan_pairs_empty_sides():
 def _outcome(diameter, dx, **kw):
     nod = findings([('a', 0., 0., 0., diameter)])
     c = cands([('a', dx, 0., 0., 0.5)])
-    return L.match_luna16(c, nod, None, ['a'], **kw).outcome[0]
+    return L.match_luna16(c, nod, None, ['a'],
+                         L.MatchSettings(**kw)).outcome[0]
 
 
 def test_a_mark_exactly_on_the_sphere_misses():
@@ -256,7 +257,7 @@ def test_capped_marks_hit_nothing_and_are_not_fps():
     exc = findings([('a', 50., 0., 0., 10.)])
     c = cands([('a', 0., 0., 0., 0.1), ('a', 50., 0., 0., 0.2),
                ('a', 90., 0., 0., 0.9)])
-    m = L.match_luna16(c, nod, exc, ['a'], max_marks=1)
+    m = L.match_luna16(c, nod, exc, ['a'], L.MatchSettings(max_marks=1))
     assert m.kept.tolist() == [False, False, True]
     assert m.nodule_hits.tolist() == [0] and m.nodule_prob[0] == -np.inf
     assert m.outcome.tolist() == [L.MARK_FP, L.MARK_FP, L.MARK_FP]
@@ -270,10 +271,12 @@ def test_unlisted_candidates_error_or_ignored():
     c = cands([('a', 0., 0., 0., 0.5), ('zz', 0., 0., 0., 0.9)])
     with pytest.raises(ValueError, match=r'^preds\.csv, data row 2: '
                        r'seriesuid zz is not in the seriesuids list'):
-        L.match_luna16(c, nod, None, ['a'], source='preds.csv')
+        L.match_luna16(c, nod, None, ['a'],
+                       L.MatchSettings(source='preds.csv'))
     with pytest.raises(ValueError, match=r'^candidates, data row 2'):
         L.match_luna16(c, nod, None, ('a', ))
-    m = L.match_luna16(c, nod, None, iter(['a']), unknown='ignore')
+    m = L.match_luna16(c, nod, None, iter(['a']),
+                       L.MatchSettings(unknown='ignore'))
     assert m.kept.tolist() == [True, False]
     assert m.cand_scan.tolist() == [0, -1]
     assert m.num_scans == 1 and m.is_fp.tolist() == [False, False]
@@ -339,12 +342,13 @@ def test_dropped_marks_hit_no_other_scan():
     exc = findings([('b', 50., 0., 0., 10.)])
     c = cands([('a', 0., 0., 0., 0.1), ('a', 50., 0., 0., 0.05),
                ('a', 90., 0., 0., 0.9)])
-    m = L.match_luna16(c, nod, exc, ['a', 'b'], max_marks=1)
+    m = L.match_luna16(c, nod, exc, ['a', 'b'], L.MatchSettings(max_marks=1))
     assert m.nodule_hits.tolist() == [0]
     assert m.outcome.tolist() == [L.MARK_FP, L.MARK_FP, L.MARK_FP]
     # unlisted marks neither
     c = cands([('zz', 0., 0., 0., 0.1)])
-    m = L.match_luna16(c, nod, None, ['a', 'b'], unknown='ignore')
+    m = L.match_luna16(c, nod, None, ['a', 'b'],
+                       L.MatchSettings(unknown='ignore'))
     assert m.nodule_hits.tolist() == [0]
 
 

@@ -46,8 +46,8 @@ from .io import (LUNA16Candidates, LUNA16Findings,  # noqa: F401
                  write_candidates_csv)
 from .matching import (MARK_FP, MARK_IRRELEVANT, MARK_TP,  # noqa: F401
                        MAX_MARKS_PER_SCAN, UNKNOWN_DIAMETER_MM, LUNA16Match,
-                       cap_marks, match_luna16, same_scan_pairs,
-                       scan_indices)
+                       MatchSettings, cap_marks, match_luna16,
+                       same_scan_pairs, scan_indices)
 from .score_cut import (ScoreCutEffect, ScoreCutSettings,  # noqa: F401
                         ScoreCutSide, apply_score_cut, score_cut_effect)
 from .subsets import (LesionSubset, below_diameter,  # noqa: F401

@@ -11,7 +11,8 @@ from .froc import (LUNA16_FP_RATES, _json_float, luna16_froc_curve, rate_key,
 from .io import (LUNA16Candidates, LUNA16Findings, read_candidates_csv,
                  read_findings_csv, read_seriesuids_csv)
 from .matching import (LUNA16Match, MARK_IRRELEVANT, MARK_TP,
-                       MAX_MARKS_PER_SCAN, UNKNOWN_DIAMETER_MM, match_luna16)
+                       MAX_MARKS_PER_SCAN, UNKNOWN_DIAMETER_MM, MatchSettings,
+                       match_luna16)
 
 
 class LUNA16Result(NamedTuple):
@@ -139,7 +140,7 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
         seriesuids = read_seriesuids_csv(seriesuids)
     o = options
     match = match_luna16(candidates, annotations, excluded, seriesuids,
-                         o.max_marks, o.unknown, source)
+                         MatchSettings(o.max_marks, o.unknown, source))
     labels, probs, _ = match.entries()
     fps, sens, thr = luna16_froc_curve(labels, probs, len(match.nodule_scan),
                                        match.num_scans)

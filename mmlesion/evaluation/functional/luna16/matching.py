@@ -188,13 +188,26 @@ class LUNA16Match(NamedTuple):
         return nod, det, fps
 
 
+class MatchSettings(NamedTuple):
+    """How :func:`match_luna16` caps and checks the marks.
+
+    Attributes:
+        max_marks (int): per-scan cap. Defaults to 100.
+        unknown (str): candidates of unlisted scans: ``'error'`` (default)
+            or ``'ignore'`` (the official script's behaviour).
+        source (str): name of the candidates (e.g. their file) for error
+            messages.
+    """
+    max_marks: int = MAX_MARKS_PER_SCAN
+    unknown: str = 'error'
+    source: str = 'candidates'
+
+
 def match_luna16(candidates: LUNA16Candidates,
                  annotations: LUNA16Findings,
                  excluded: Optional[LUNA16Findings],
                  seriesuids: Sequence[str],
-                 max_marks: int = MAX_MARKS_PER_SCAN,
-                 unknown: str = 'error',
-                 source: str = 'candidates') -> LUNA16Match:
+                 settings: MatchSettings = MatchSettings()) -> LUNA16Match:
     """Cap the marks and match them to nodules and excluded findings.
 
     Args:
@@ -203,21 +216,17 @@ def match_luna16(candidates: LUNA16Candidates,
         excluded (LUNA16Findings, optional): findings whose marks are
             ignored (``annotations_excluded.csv``).
         seriesuids (Sequence[str]): the evaluated scans.
-        max_marks (int): per-scan cap. Defaults to 100.
-        unknown (str): candidates of unlisted scans: ``'error'`` (default) or
-            ``'ignore'`` (the official script's behaviour).
-        source (str): name of the candidates (e.g. their file) for error
-            messages.
+        settings (MatchSettings): the cap, unlisted scans, the source name.
 
     Returns:
         LUNA16Match: per-mark outcomes and per-nodule results.
     """
     seriesuids = list(seriesuids)
-    cand_scan = scan_indices(candidates.seriesuids, seriesuids, source,
-                             unknown)
+    cand_scan = scan_indices(candidates.seriesuids, seriesuids,
+                             settings.source, settings.unknown)
     prob = np.asarray(candidates.probability, dtype=np.float64)
     cxyz = np.asarray(candidates.xyz, dtype=np.float64).reshape(-1, 3)
-    kept = cap_marks(cand_scan, prob, max_marks)
+    kept = cap_marks(cand_scan, prob, settings.max_marks)
     kept_scan = np.where(kept, cand_scan, -1)
 
     nod_scan = scan_indices(annotations.seriesuids, seriesuids,
