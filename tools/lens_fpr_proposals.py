@@ -78,8 +78,7 @@ def main(argv=None) -> int:
     made = make_fpr_proposals(model, dataset, args.mined, FPRProposalSettings(
         args.tp_thr, args.fp_thr, args.max_offset))
     with atomic_write(args.out) as f:
-        json.dump(made.file_content(tp_thr=args.tp_thr,
-                                    fp_thr=args.fp_thr), f)
+        json.dump(made.to_dict(tp_thr=args.tp_thr, fp_thr=args.fp_thr), f)
     print(json.dumps(dict(counts=made.counts.to_dict(), out=args.out)))
     return 0
 

@@ -6,6 +6,8 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
+from ..structures.data_batch import DataBatch
+
 
 def det_sample(img_id: int, size: int, boxes: Sequence[Sequence[float]],
                labels: Sequence[int]) -> DetDataSample:
@@ -36,7 +38,7 @@ def det_sample(img_id: int, size: int, boxes: Sequence[Sequence[float]],
 def bright_box_batch(seed: int,
                      size: int = 64,
                      num_channels: int = 3,
-                     num_images: int = 2) -> dict:
+                     num_images: int = 2) -> DataBatch:
     """Images in [-1, 1] with 1, 2, ... bright rectangles ("lesions").
 
     Args:
@@ -47,7 +49,7 @@ def bright_box_batch(seed: int,
             lesions of 8 to 19 px. Defaults to 2.
 
     Returns:
-        dict: ``inputs`` (list of (C, size, size) tensors) and
+        DataBatch: ``inputs`` (list of (C, size, size) tensors) and
         ``data_samples``, the input of ``model.data_preprocessor``.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -64,4 +66,4 @@ def bright_box_batch(seed: int,
             boxes.append([x1, y1, x1 + w, y1 + h])
         inputs.append(img)
         samples.append(det_sample(i, size, boxes, [0] * len(boxes)))
-    return dict(inputs=inputs, data_samples=samples)
+    return DataBatch(inputs=inputs, data_samples=samples)

@@ -100,7 +100,11 @@ def _hint_text(hint: Any) -> str:
         'typing.', '')
 
 
-class MethodRegistry(Registry):
+#: The kind of :class:`MethodPart` a :class:`MethodRegistry` holds.
+Part = typing.TypeVar('Part', bound=MethodPart)
+
+
+class MethodRegistry(Registry, typing.Generic[Part]):
     """An engine's registry of one kind of :class:`MethodPart`, by method
     name: mmengine's :class:`~mmengine.registry.Registry`, holding a part
     (an instance) where others hold a class.
@@ -140,7 +144,7 @@ class MethodRegistry(Registry):
                            f'registered ({self._module_dict[module.name]!r})')
         self._module_dict[module.name] = module
 
-    def register(self, part: Any) -> Any:
+    def register(self, part: Part) -> Part:
         """Register ``part`` (a :attr:`kind`); returns it."""
         self._register_module(part)
         return part
@@ -157,12 +161,12 @@ class MethodRegistry(Registry):
                 if getattr(home, self.locator, None):
                     importlib.import_module(getattr(home, self.locator))
 
-    def parts(self) -> Dict[str, Any]:
+    def parts(self) -> Dict[str, Part]:
         """Every registered part, by method name (sorted)."""
         self.import_from_location()
         return dict(sorted(self._module_dict.items()))
 
-    def part(self, name: str) -> Any:
+    def part(self, name: str) -> Part:
         """One method's part.
 
         Raises:

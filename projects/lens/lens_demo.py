@@ -434,7 +434,7 @@ def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
     os.makedirs(fpr_dir, exist_ok=True)
     prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
     with atomic_write(prop_path) as f:
-        json.dump(made.file_content(), f)
+        json.dump(made.to_dict(), f)
     log(f'FPR proposals: {fpr_counts}')
     fpr = dict(counts=fpr_counts, trained=False)
     if not (fpr_counts['tp'] and fpr_counts['fp']):

@@ -41,11 +41,11 @@ def test_fpr_proposals_file_is_unchanged():
         dict(series_dir='000001_01_01', bbox_3d=[1., 2., 3., 4., 5., 6.],
              score=.25, label=0)]
     old_counts = dict(tp=1, fp=1, unused=3)
-    assert json.dumps(made.file_content(tp_thr=.5, fp_thr=.3)) == \
+    assert json.dumps(made.to_dict(tp_thr=.5, fp_thr=.3)) == \
         json.dumps(dict(metainfo=dict(format=FORMAT, counts=old_counts,
                                       tp_thr=.5, fp_thr=.3),
                         proposals=old_props))
-    assert json.dumps(made.file_content()) == json.dumps(
+    assert json.dumps(made.to_dict()) == json.dumps(
         dict(metainfo=dict(format=FORMAT, counts=old_counts),
              proposals=old_props))
     assert str(made.counts.to_dict()) == str(old_counts)  # as logged

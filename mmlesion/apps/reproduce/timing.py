@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     import torch
     from mmengine.config import Config
 
+    from mmlesion.structures.data_batch import DataBatch
+
 #: the side of a 2.5D training image when the pipeline has no ``Resize``
 #: (DeepLesion's slices are 512 x 512)
 DEFAULT_IMAGE_SIZE = 512
@@ -256,7 +258,7 @@ def training_input(cfg: 'Config') -> TrainingInput:
         datasets=int(cfg.model.get('num_datasets') or 0))
 
 
-def synthetic_batch(spec: TrainingInput, step: int) -> dict:
+def synthetic_batch(spec: TrainingInput, step: int) -> 'DataBatch':
     """A synthetic training batch (see the module doc).
 
     Args:
@@ -264,7 +266,7 @@ def synthetic_batch(spec: TrainingInput, step: int) -> dict:
         step (int): seed of the batch (and of its dataset).
 
     Returns:
-        dict: ``inputs`` and ``data_samples`` for ``model.train_step``.
+        DataBatch: ``inputs`` and ``data_samples`` for ``model.train_step``.
     """
     if spec.kind in METHOD_BATCHES:
         return METHOD_BATCHES[spec.kind](spec, step)

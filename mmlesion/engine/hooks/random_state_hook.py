@@ -2,7 +2,7 @@
 """Save and restore the random generators so that a resume is exact."""
 import logging
 import random
-from typing import Any, Dict, Optional
+from typing import List, Optional, TypedDict
 
 import numpy as np
 import torch
@@ -15,10 +15,27 @@ from mmdet.registry import HOOKS
 CHECKPOINT_KEY = 'mmlesion_random_state'
 
 
-def get_random_state() -> Dict[str, Any]:
+class RandomState(TypedDict, total=False):
+    """The generators' states, as the checkpoint stores them under
+    :data:`CHECKPOINT_KEY` (a checkpoint's JSON-like record: a dict).
+
+    Attributes:
+        python (tuple): ``random.getstate()`` (lists once read back).
+        numpy (tuple): ``np.random.get_state()``.
+        torch (torch.Tensor): ``torch.get_rng_state()``.
+        cuda (list[torch.Tensor]): every CUDA generator's (when CUDA is
+            initialised).
+    """
+    python: tuple
+    numpy: tuple
+    torch: torch.Tensor
+    cuda: List[torch.Tensor]
+
+
+def get_random_state() -> RandomState:
     """States of Python's ``random``, numpy's global generator, torch's CPU
     generator and (when available) every CUDA generator."""
-    state = dict(
+    state = RandomState(
         python=random.getstate(),
         numpy=np.random.get_state(),
         torch=torch.get_rng_state())
@@ -27,7 +44,7 @@ def get_random_state() -> Dict[str, Any]:
     return state
 
 
-def set_random_state(state: Dict[str, Any]) -> None:
+def set_random_state(state: RandomState) -> None:
     """Restore what :func:`get_random_state` returned."""
     version, internal, gauss = state['python']  # lists from a checkpoint
     random.setstate((version, tuple(internal), gauss))
@@ -81,7 +98,7 @@ class RandomStateHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self) -> None:
-        self._snapshot: Optional[Dict[str, Any]] = None
+        self._snapshot: Optional[RandomState] = None
 
     def after_train_epoch(self, runner) -> None:
         """Snapshot the generators at the epoch boundary (every rank's: a

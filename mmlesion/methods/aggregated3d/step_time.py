@@ -10,6 +10,8 @@ from mmlesion.apps.reproduce.timing import TrainingInput, find_in_config
 if TYPE_CHECKING:
     from mmengine.config import Config
 
+    from mmlesion.structures.data_batch import DataBatch
+
 #: crop edge of a 3D config without ``crop_size`` (LUNA16's 128^3)
 DEFAULT_CROP_SIZE = 128
 
@@ -24,7 +26,7 @@ def crop_input(cfg: 'Config', batch: int) -> TrainingInput:
     return TrainingInput('3d', batch, shape, unit='crop')
 
 
-def crop_batch(spec: TrainingInput, step: int) -> dict:
+def crop_batch(spec: TrainingInput, step: int) -> 'DataBatch':
     """A synthetic batch of crops, two bright cubes (nodules) in each,
     seeded by ``step``."""
     import torch

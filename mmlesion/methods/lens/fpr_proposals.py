@@ -76,8 +76,8 @@ class FPRProposals:
     proposals: List[FPRProposal] = field(default_factory=list)
     counts: FPRProposalCounts = field(default_factory=FPRProposalCounts)
 
-    def file_content(self, **metainfo: Any) -> Dict[str, Any]:
-        """The FPR's training file.
+    def to_dict(self, **metainfo: Any) -> Dict[str, Any]:
+        """The FPR's training file (the JSON it is written as).
 
         Args:
             **metainfo: further provenance, e.g. the thresholds.

@@ -10,6 +10,8 @@ from mmlesion.apps.reproduce.timing import TrainingInput, find_in_config
 if TYPE_CHECKING:
     from mmengine.config import Config
 
+    from mmlesion.structures.data_batch import DataBatch
+
 #: FPR patches per annotated training lesion (TP : FP = 1 : 2)
 FPR_PATCHES_PER_LESION = 3
 #: an epoch of the FPR network is every TP proposal and twice as many FPs
@@ -43,7 +45,7 @@ def patch_input(cfg: 'Config', batch: int) -> TrainingInput:
                          unit='patch')
 
 
-def patch_batch(spec: TrainingInput, step: int) -> dict:
+def patch_batch(spec: TrainingInput, step: int) -> 'DataBatch':
     """A synthetic batch of patches, TP : FP = 1 : 2, seeded by ``step``."""
     import torch
     gen = torch.Generator().manual_seed(step)
