@@ -27,7 +27,7 @@ with it is ``>= iou_thr``, and FP status does not depend on the order, so the
 walk is one vectorised pass over all (detection, same-image ground truth)
 pairs, a ``np.minimum.at`` over the global ranks and two cumulative sums.
 """
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -104,6 +104,32 @@ class FROCMatch(NamedTuple):
     num_images: int
     num_gts: int
     gt_first_hit: np.ndarray
+
+    @classmethod
+    def from_walk(cls, img_inds: np.ndarray, scores: np.ndarray,
+                  order: np.ndarray, num_images: int, first_rank: np.ndarray,
+                  is_fp: Optional[np.ndarray] = None) -> 'FROCMatch':
+        """The result of a walk from each lesion's first hit.
+
+        Args:
+            img_inds (np.ndarray): ``(D,)`` image of each detection.
+            scores (np.ndarray): ``(D,)`` scores.
+            order (np.ndarray): ``(D,)`` the walk's order.
+            num_images (int): images walked.
+            first_rank (np.ndarray): ``(G,)`` per lesion the rank in the
+                walk of the first detection hitting it, ``D`` if none does.
+            is_fp (np.ndarray, optional): ``(D,)`` the false positives
+                (None: the detections that hit no lesion first, duplicates
+                included).
+        """
+        num_dets = len(scores)
+        hit = first_rank < num_dets
+        gt_first_hit = np.full(len(first_rank), -1, dtype=np.int64)
+        gt_first_hit[hit] = order[first_rank[hit]]
+        new_hits = np.bincount(gt_first_hit[hit], minlength=num_dets)
+        return cls(img_inds, scores, order, new_hits,
+                   new_hits == 0 if is_fp is None else is_fp, num_images,
+                   len(first_rank), gt_first_hit)
 
     def curve(self) -> FROCCurve:
         """Return the raw FROC curve (see :func:`froc_curve`)."""
@@ -296,20 +322,8 @@ def match_detections(dets: Sequence[np.ndarray],
         start = stop
 
     # No overlap >= thr (incl. images without lesions): false positive.
-    is_fp = ~has_hit
-    hit_gts = first_rank < num_dets
-    gt_first_hit = np.full(num_gts, -1, dtype=np.int64)
-    gt_first_hit[hit_gts] = order[first_rank[hit_gts]]
-    new_hits = np.bincount(gt_first_hit[hit_gts], minlength=num_dets)
-    return FROCMatch(
-        img_inds=img_inds,
-        scores=scores,
-        order=order,
-        new_hits=new_hits,
-        is_fp=is_fp,
-        num_images=num_images,
-        num_gts=num_gts,
-        gt_first_hit=gt_first_hit)
+    return FROCMatch.from_walk(img_inds, scores, order, num_images,
+                               first_rank, is_fp=~has_hit)
 
 
 def froc_curve(dets: Sequence[np.ndarray],

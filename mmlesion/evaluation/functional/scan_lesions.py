@@ -166,15 +166,9 @@ def match_scan_findings(findings: Sequence[np.ndarray],
                           rank[det_start + d_idx])
         det_start += len(det)
         gt_start += len(gt)
-    hit = first_rank < len(scores)
-    gt_first_hit = np.full(len(first_rank), -1, np.int64)
-    gt_first_hit[hit] = order[first_rank[hit]]
-    new_hits = np.bincount(gt_first_hit[hit], minlength=len(scores))
-    return ScanMatch(FROCMatch(
-        img_inds=np.repeat(np.arange(len(dets)), counts), scores=scores,
-        order=order, new_hits=new_hits, is_fp=new_hits == 0,
-        num_images=len(dets), num_gts=int(gt_counts.sum()),
-        gt_first_hit=gt_first_hit), hit_any)
+    return ScanMatch(FROCMatch.from_walk(
+        np.repeat(np.arange(len(dets)), counts), scores, order, len(dets),
+        first_rank), hit_any)
 
 
 def evaluate_scan_findings(findings: Sequence[np.ndarray],
