@@ -48,8 +48,8 @@ components and label statistics, the copies of the windows) and prints
 their sum as a multiple of the read: what no change of the rest (the glue
 between them) can go below on this machine.
 
-The scan is synthetic (:mod:`mmlesion.apps.demo.volumes`: a chest with
-lungs and nodules), ``--scan-size`` voxels at ``--spacing`` mm, written
+The scan is synthetic (:mod:`projects.study_demo.synthetic.volumes`: a
+chest with lungs and nodules), ``--scan-size`` voxels at ``--spacing`` mm, written
 as MetaImage (int16) and read back: by default 300 x 512 x 512 at 0.7 mm,
 about a LUNA16 scan. The model is the full-size config's with random
 weights (``init_cfg=None``; the cost does not depend on the weights but
@@ -154,7 +154,7 @@ def make_scan(folder: Path, size_z: int, size_xy: int,
     import numpy as np
     import SimpleITK as sitk
 
-    from mmlesion.apps.demo.volumes import generate_demo_volumes
+    from projects.study_demo.synthetic.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
     generate_demo_volumes(folder / 'demo', seed=0, num_luna=1, num_kits=0,
                           num_lits=0, val_fraction=0.,

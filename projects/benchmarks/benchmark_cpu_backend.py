@@ -28,7 +28,7 @@ kept 2D boxes, each within 0.5 px and its score within 1e-3:
 :func:`~mmlesion.apis.whole_scan.backend.compare_detections`).
 
 Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
-(:mod:`mmlesion.apps.demo.volumes`); without ``--checkpoint`` the
+(:mod:`projects.study_demo.synthetic.volumes`); without ``--checkpoint`` the
 detector has random weights (the same layers: the same cost per slice; many
 more boxes above the score threshold than a trained one, so stacking and
 measuring take longer than they would). ``--quick``: the full-size R50-FPN

@@ -19,7 +19,7 @@ Examples (generate the demo data first)::
         --cfg-options \\
         train_dataloader.dataset.data_root=data/demo_deeplesion/ \\
         --workers 0 1 2 4 8 --step-time --device cuda
-    python tools/misc/generate_demo_volumes.py --out data/demo_volumes
+    python projects/study_demo/tools/generate_demo_volumes.py --out data/demo_volumes
     python projects/benchmarks/benchmark_data_loading.py \\
         configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py \\
         --workers 0 2 4

@@ -11,8 +11,8 @@ Example::
         [--checkpoint CKPT] [--scan SCAN] [--device cuda:0]
 
 Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
-(:mod:`mmlesion.apps.demo.volumes`); without ``--checkpoint`` the model
-has random weights (same layers, so the same cost per slice up to the
+(:mod:`projects.study_demo.synthetic.volumes`); without ``--checkpoint`` the
+model has random weights (same layers, so the same cost per slice up to the
 number of boxes kept). ``--amp`` runs the detector under float16 autocast
 (CUDA). The end-to-end line adds reading, resampling and box stacking to
 the detection time of the fastest batch size: that is what a user waits for
@@ -120,7 +120,8 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         scan = args.scan
         if scan is None:
-            from mmlesion.apps.demo.volumes import generate_demo_volumes
+            from projects.study_demo.synthetic.volumes import \
+                generate_demo_volumes
             generate_demo_volumes(Path(tmp) / 'v', seed=0, num_luna=1,
                                   num_kits=0, num_lits=0, val_fraction=0.,
                                   size_range=(args.scan_size[0],) * 2,

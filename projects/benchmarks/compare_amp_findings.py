@@ -22,7 +22,7 @@ weights (no checkpoint) the findings are whatever the random heads give:
 a check of the numerics only. It needs a GPU: under autocast on a CPU the
 boxes reach mmcv's CPU NMS in float16 or bfloat16, which it refuses.
 
-The scans are synthetic (:mod:`mmlesion.apps.demo.volumes`, seed 0),
+The scans are synthetic (:mod:`projects.study_demo.synthetic.volumes`, seed 0),
 ``--scan-size`` in-plane pixels by slices, as ``benchmark_infer_scans.py``
 makes them.
 

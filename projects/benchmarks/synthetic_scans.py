@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The synthetic scans the whole-scan benchmarks detect: chests with
-lungs and nodules (:mod:`mmlesion.apps.demo.volumes`, seed 0), as
+lungs and nodules (:mod:`projects.study_demo.synthetic.volumes`, seed 0), as
 MetaImage files."""
 from pathlib import Path
 from typing import List
@@ -20,7 +20,7 @@ def write_synthetic_scans(folder: Path, num_scans: int, size_xy: int,
     Returns:
         list[str]: the ``.mhd`` files, sorted.
     """
-    from mmlesion.apps.demo.volumes import generate_demo_volumes
+    from projects.study_demo.synthetic.volumes import generate_demo_volumes
     generate_demo_volumes(folder, seed=0, num_luna=num_scans, num_kits=0,
                           num_lits=0, val_fraction=0.,
                           size_range=(size_xy, size_xy),

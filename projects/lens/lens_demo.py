@@ -3,7 +3,7 @@
 data, end to end on CPU, scored on the 3D protocol (docs/protocols.md §2).
 
 Data: two synthetic sets in the DeepLesion release layout written by
-:func:`~mmlesion.apps.demo.generate_demo_deeplesion`:
+:func:`~projects.study_demo.synthetic.deeplesion.generate_study_deeplesion`:
 
 * ``demo_partial`` (dataset 0): partially labelled, a key slice shows with
   probability ``unannotated_prob`` one more lesion that has no CSV row, and
@@ -357,13 +357,14 @@ def generate_demo_sets(data_dir: str, s: LENSDemoSettings,
         dict: ``partial`` and ``lung`` (data roots), ``roots`` (the demo
         configs' roots -> these), ``summary`` (of the partial set).
     """
-    from mmlesion.apps.demo import generate_demo_deeplesion
+    from projects.study_demo.synthetic.deeplesion import \
+        generate_study_deeplesion
     partial = osp.join(data_dir, 'demo_partial') + '/'
     lung = osp.join(data_dir, 'demo_lung') + '/'
     n_val = s.num_eval if eval_split == 'val' else 0
     n_test = s.num_eval if eval_split == 'test' else 0
     log('generating the partially labelled set')
-    summary = generate_demo_deeplesion(
+    summary = generate_study_deeplesion(
         partial, seed=s.seed, num_train=s.num_train, num_val=n_val,
         num_test=n_test, unannotated_prob=s.unannotated_prob,
         followup_prob=s.followup_prob,
@@ -371,7 +372,7 @@ def generate_demo_sets(data_dir: str, s: LENSDemoSettings,
         multi_study_prob=s.multi_study_prob, num_studies=s.num_studies,
         show_progress=True)
     log('generating the fully labelled single-type (lung nodule) set')
-    generate_demo_deeplesion(
+    generate_study_deeplesion(
         lung, seed=s.seed + 1, num_train=s.num_train, num_val=0,
         num_test=0, unannotated_prob=0., lesion_types=(5, ),
         show_progress=True)

@@ -4,8 +4,8 @@ source scored, at the miner's defaults (``projects/lens/RESULTS.md``,
 "Intra-patient matching: what the match compares").
 
 For each demo set (a ``demo_deeplesion`` folder of
-``tools/misc/generate_demo_data.py`` with follow-up studies): one trained
-LENS collects its proposals on the training split once (every stored
+``projects/study_demo/tools/generate_study_data.py`` with follow-up
+studies): one trained LENS collects its proposals on the training split once (every stored
 slice, the mining tool's default; ``--max-offset`` keeps those within that
 many of a key slice); then, per matcher
 (:class:`~mmlesion.methods.lens.mining.strategies.Matcher`), delta is calibrated on the

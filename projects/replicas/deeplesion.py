@@ -27,6 +27,7 @@ import numpy as np
 
 from mmlesion.apps.demo.deeplesion_plan import _Series
 from mmlesion.apps.demo.generator import DeepLesionDemoGenerator
+from projects.study_demo.synthetic.deeplesion import StudyDemoGenerator
 from .marker import ReplicaSize
 
 #: Slices stored on each side of a key slice: 30 mm, as in the release
@@ -37,10 +38,12 @@ MANUAL_3D_FILE = 'DeepLesion_manual_1K_test_release.pkl'
 
 
 def deeplesion_generator(size: ReplicaSize,
-                         seed: int) -> DeepLesionDemoGenerator:
-    """The demo generator that draws the replica."""
+                         seed: int) -> StudyDemoGenerator:
+    """The demo generator that draws the replica (the study generator, no
+    study option set: the main job's generator's bytes; a test plans
+    follow-ups with it)."""
     num_train, num_val, num_test = size.dl_key_slices
-    return DeepLesionDemoGenerator(
+    return StudyDemoGenerator(
         seed=seed, num_train=num_train, num_val=num_val, num_test=num_test,
         image_size=size.dl_image_px, context_mm=CONTEXT_MM,
         slice_intervals=(2., 5.), slice_interval_probs=(.3, .7),

@@ -19,7 +19,7 @@ from typing import Dict
 
 import numpy as np
 
-from mmlesion.apps.demo.volumes import _to_file_layout
+from projects.study_demo.synthetic.volumes import _to_file_layout
 from .marker import ReplicaSize
 from .scans import replica_scans
 

@@ -27,8 +27,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mmlesion.apps.demo.anatomy import Tissue
-from mmlesion.apps.demo.settings import _UID_ROOT
-from mmlesion.apps.demo.volumes import _fmt, write_scan_image
+from projects.study_demo.synthetic.volume_settings import UID_ROOT
+from projects.study_demo.synthetic.volumes import _fmt, write_scan_image
 from .marker import ReplicaSize
 from .scans import replica_scans
 
@@ -53,10 +53,10 @@ def num_negative_scans(num_scans: int) -> int:
 
 
 def _series_uid(rng: np.random.Generator) -> str:
-    digits = 64 - len(_UID_ROOT)
+    digits = 64 - len(UID_ROOT)
     body = str(int(rng.integers(1, 10))) + ''.join(
         str(int(d)) for d in rng.integers(0, 10, size=digits - 1))
-    return _UID_ROOT + body
+    return UID_ROOT + body
 
 
 def _write_csv(path: Path, header, rows) -> None:

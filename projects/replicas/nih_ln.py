@@ -20,8 +20,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from mmlesion.apps.demo.settings import _UID_ROOT
-from mmlesion.apps.demo.volumes import write_scan_image
+from projects.study_demo.synthetic.volume_settings import UID_ROOT
+from projects.study_demo.synthetic.volumes import write_scan_image
 from .marker import ReplicaSize
 from .scans import replica_scans
 
@@ -47,7 +47,7 @@ def write_dicom_series(folder: Path, img: np.ndarray, scan, patient: str,
         meta.MediaStorageSOPClassUID = _CT_IMAGE_STORAGE
         meta.MediaStorageSOPInstanceUID = f'{uid}.2.{n + 1}'
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.ImplementationClassUID = _UID_ROOT + '1'
+        meta.ImplementationClassUID = UID_ROOT + '1'
         ds = Dataset()
         ds.file_meta = meta
         ds.SpecificCharacterSet = 'ISO_IR 100'
@@ -108,7 +108,7 @@ def write_nih_ln_replica(root: Path, size: ReplicaSize, seed: int,
             series = study / f'lymphnodes-{number + 1}'
             series.mkdir(parents=True)
             img, tissue = gen.render_scan(scan)
-            uid = f'{_UID_ROOT}{seed}.{17 + len(patients)}'
+            uid = f'{UID_ROOT}{seed}.{17 + len(patients)}'
             write_dicom_series(series, img, scan, patient, uid)
             out = root / MASK_DIR / patient
             out.mkdir(parents=True)

@@ -6,8 +6,8 @@ from typing import List, NamedTuple
 import numpy as np
 
 from mmlesion.apps.demo.anatomy import SliceGrid
-from mmlesion.apps.demo.volume_plan import _Scan
-from mmlesion.apps.demo.volumes import DemoVolumeGenerator
+from projects.study_demo.synthetic.volume_plan import _Scan
+from projects.study_demo.synthetic.volumes import DemoVolumeGenerator
 from .marker import ReplicaSize
 
 #: In-plane spacings are multiples of this (mm), offsets and slice positions

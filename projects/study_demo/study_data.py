@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The data set a study runs on, generated once into the study folder:
 the synthetic 2.5D DeepLesion layout with real DeepLesion lesion sizes, or
-synthetic chest volumes in the LUNA16 layout (:mod:`mmlesion.apps.demo`).
+synthetic chest volumes in the LUNA16 layout (:mod:`.synthetic`).
 
 Presets (2D, :func:`ensure_study_data`):
 
@@ -21,8 +21,10 @@ import os.path as osp
 from typing import Dict, Optional
 
 from mmlesion.apps.own_data import ConvertSettings, convert_dataset
-from mmlesion.apps.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
-from mmlesion.apps.demo.settings import GROUND_TRUTH_FILE, META_FILE
+from mmlesion.apps.demo.settings import META_FILE
+from projects.study_demo.synthetic.deeplesion import StudyDemoGenerator
+from projects.study_demo.synthetic.volumes import (GROUND_TRUTH_FILE,
+                                                   DemoVolumeGenerator)
 from projects.study_demo.study.test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES,
                                           StudyTestSet)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
@@ -38,7 +40,7 @@ STUDY_DATA_PRESETS: Dict[str, dict] = {
 
 
 #: Volume presets (:func:`ensure_volume_study_data`), settings of
-#: :class:`~mmlesion.apps.demo.DemoVolumeConfig`:
+#: :class:`~projects.study_demo.synthetic.volume_settings.DemoVolumeConfig`:
 #:
 #: * ``'luna16vol'``: the 3D study data (3D Aggregated Faster R-CNN
 #:   ablation). 70 small chest scans (the study holds out half of them by
@@ -112,7 +114,7 @@ def ensure_study_data(root: str, preset: str = 'deeplesion',
     settings = dict(STUDY_DATA_PRESETS[preset], seed=seed)
     if not _check_existing(root, osp.join(root, META_FILE), 'config',
                            settings):
-        DeepLesionDemoGenerator(**settings).generate(root)
+        StudyDemoGenerator(**settings).generate(root)
     return osp.join(root, '')
 
 

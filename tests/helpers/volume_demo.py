@@ -26,7 +26,7 @@ from mmlesion.apis.whole_scan.resample import prepare_volume
 from mmlesion.apis.whole_scan.results import Box2D, Finding
 from mmlesion.apis.whole_scan.settings import (VolumeInferenceSettings,
                                                build_volume_pipeline)
-from mmlesion.apps.demo.volumes import generate_demo_volumes
+from projects.study_demo.synthetic.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import get_config
 

@@ -8,17 +8,16 @@ import inspect
 import pytest
 
 from mmlesion.apps.demo import DemoDataConfig
-from mmlesion.apps.demo.settings import DemoVolumeConfig
 from mmlesion_cli import package_json
 
 
 def test_the_tools_read_what_the_library_reads():
     shown = package_json('apps/demo/tool_defaults.json')
-    for cls in (DemoDataConfig, DemoVolumeConfig):
-        defaults = cls()
-        assert shown[cls.__name__], cls
-        for name, value in shown[cls.__name__].items():
-            assert getattr(defaults, name) == value, (cls, name)
+    assert set(shown) == {'DemoDataConfig'}
+    defaults = DemoDataConfig()
+    assert shown['DemoDataConfig']
+    for name, value in shown['DemoDataConfig'].items():
+        assert getattr(defaults, name) == value, name
 
 
 #: Each ``tool_defaults.json`` the tools read, and the module reading it

@@ -11,7 +11,7 @@ import pytest
 
 from mmlesion.apps.own_data import ConvertSettings, convert_dataset
 from mmlesion.datasets.volumes.dataset import volume_fold
-from mmlesion.apps.demo.volumes import generate_demo_volumes
+from projects.study_demo.synthetic.volumes import generate_demo_volumes
 from mmlesion.evaluation.functional.luna16 import read_candidates_csv
 from mmlesion.testing import repo_root
 

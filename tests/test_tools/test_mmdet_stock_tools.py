@@ -209,7 +209,7 @@ def test_stock_analyze_logs_reads_metric_scalars(tmp_path, monkeypatch):
 def _luna16_demo(tmp_path: Path) -> Path:
     """Two synthetic LUNA16-layout scans, converted (luna16.json)."""
     from mmlesion.apps.own_data import ConvertSettings, convert_dataset
-    from mmlesion.apps.demo.volumes import generate_demo_volumes
+    from projects.study_demo.synthetic.volumes import generate_demo_volumes
     generate_demo_volumes(
         tmp_path / 'v', num_luna=2, num_kits=0, num_lits=0,
         val_fraction=0., size_range=(64, 64), num_slices_range=(48, 48))

@@ -90,7 +90,8 @@ def test_preimports_print_nothing():
 #: library's ``tool_defaults.json`` files).
 LIGHT_HELP = ('tools/train.py', 'tools/test.py', 'tools/reproduce.py',
               'tools/misc/generate_demo_data.py',
-              'tools/misc/generate_demo_volumes.py',
+              'projects/study_demo/tools/generate_demo_volumes.py',
+              'projects/study_demo/tools/generate_study_data.py',
               'tools/analysis_tools/analyze_results.py',
               'tools/infer_volume.py',
               'tools/dataset_converters/convert_dataset.py',
@@ -144,10 +145,12 @@ def _load_tool(relative: str):
 
 @pytest.mark.usefixtures('tools_forked')
 @pytest.mark.parametrize('tool, config', [
-    ('tools/misc/generate_demo_volumes.py',
-     'mmlesion.apps.demo.volumes.DemoVolumeConfig'),
+    ('projects/study_demo/tools/generate_demo_volumes.py',
+     'projects.study_demo.synthetic.volumes.DemoVolumeConfig'),
     ('tools/misc/generate_demo_data.py',
      'mmlesion.apps.demo.DemoDataConfig'),
+    ('projects/study_demo/tools/generate_study_data.py',
+     'projects.study_demo.synthetic.deeplesion.StudyDataConfig'),
 ])
 def test_demo_generators_show_their_defaults(tool, config):
     """The demo data generators show the values their options default to

@@ -8,10 +8,10 @@ fraction of boxes whose best anchor reaches IoU 0.5 (RetinaNet's positive
 threshold), and writes them as JSON (``--out``; an existing file is kept
 unless ``--overwrite``).
 
-Example (data with real DeepLesion sizes first)::
+Example (data with real DeepLesion sizes first, from a clone)::
 
-    python tools/misc/generate_demo_data.py --out data/demo_deeplesion_dl \
-        --size-source deeplesion
+    python projects/study_demo/tools/generate_study_data.py \
+        --out data/demo_deeplesion_dl --size-source deeplesion
     python tools/analysis_tools/anchor_coverage.py \
         configs/retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py \
         --data-root data/demo_deeplesion_dl/ --out anchor_coverage.json

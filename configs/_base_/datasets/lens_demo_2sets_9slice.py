@@ -1,13 +1,14 @@
 # LENS demo data: two synthetic sets in the DeepLesion release layout
-# (tools/misc/generate_demo_data.py), 9 slices at 2 mm, 256 x 256 px:
+# (projects/study_demo/synthetic), 9 slices at 2 mm, 256 x 256 px:
 #   dataset 0 'demo_partial': the ordinary demo set, partially labelled
 #       (some lesions on key slices have no CSV row; demo_meta.json knows
 #       them, tools/lens_mine_annotations.py scores mining against them);
 #   dataset 1 'demo_lung': a single-type, fully labelled set (another seed,
 #       lung nodules only, every lesion of a key slice annotated), the role
-#       LUNA16 plays in the paper. Generate it with
-#       python tools/misc/generate_demo_data.py --out data/demo_lung \
-#           --seed 1 --lesion-types 5 --unannotated-prob 0
+#       LUNA16 plays in the paper. Generate it (from a clone) with
+#       python projects/study_demo/tools/generate_study_data.py \
+#           --out data/demo_lung --seed 1 --lesion-types 5 \
+#           --unannotated-prob 0
 # Soft-tissue window as the other demo configs.
 _base_ = './lens_multi_9slice.py'
 

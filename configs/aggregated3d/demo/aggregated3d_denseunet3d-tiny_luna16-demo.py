@@ -1,6 +1,6 @@
 # Demo: a tiny 3D Aggregated Faster R-CNN on the synthetic LUNA16-layout
-# volumes (tools/misc/generate_demo_volumes.py, converted with the LUNA16
-# converter to data/demo_volumes/luna16/luna16.json). Trains on 2 CPU cores
+# volumes (projects/study_demo/tools/generate_demo_volumes.py, converted with
+# the LUNA16 converter to data/demo_volumes/luna16/luna16.json). Trains on 2 CPU cores
 # in minutes: DenseUNet3D with 4 PreBlock channels, growth 8 and 16-channel
 # pyramids, 48^3 crops at 1 mm (3 per scan per epoch, 6 epochs), 48^3
 # sliding windows with 16 voxels of overlap (a window sees whole the nodules

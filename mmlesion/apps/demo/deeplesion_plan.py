@@ -2,7 +2,7 @@
 """Planning the synthetic DeepLesion dataset: patients, series, key slices
 and lesions, with the CSV rows they give (no pixels, no files)."""
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -10,10 +10,9 @@ import numpy as np
 from mmlesion.datasets.deeplesion.as_3d import merge_ranges
 
 from .anatomy import NOT_BODY, Lesion, PatientAnatomy, SliceGrid, tissue_lut
-from .deeplesion_sizes import LesionSizeTable, size_table
 from .phantom import CTPhantom
 from .settings import (BOX_PADDING, SPLIT_CODES, _REGIONS, _REGION_PROBS,
-                       _TYPE_REGIONS, _TYPE_SPECS)
+                       _TYPE_SPECS)
 
 
 @dataclass
@@ -47,7 +46,6 @@ class _Series:
     phantom: CTPhantom
     keys: List[_KeySlice] = field(default_factory=list)
     blocks: List[Tuple[int, int]] = field(default_factory=list)
-    followup_of: Optional['_Series'] = None  # the patient's first study
 
     @property
     def dir_name(self) -> str:
@@ -60,36 +58,17 @@ class _Series:
         return [i for lo, hi in self.blocks for i in range(lo, hi + 1)]
 
 
-def _left_out(series: _Series) -> List[int]:
-    """Numbers of the lesions annotated in the first study that a follow-up
-    ``series`` shows without a CSV row."""
-    if series.followup_of is None:
-        return []
-    base = {num for key in series.followup_of.keys
-            for les, num in zip(key.lesions, key.lesion_nums) if les.annotated}
-    return [num for key in series.keys
-            for les, num in zip(key.lesions, key.lesion_nums)
-            if not les.annotated and num in base]
-
-
 class DeepLesionDemoPlanner:
     """Draw the synthetic dataset: patients, series, key slices, lesions.
 
     The half of :class:`DeepLesionDemoGenerator` that draws no pixels: it
-    reads ``self.config``.
+    reads ``self.config``. A subclass changes a patient's studies
+    (:meth:`_num_studies`, :meth:`_plan_study`), the body regions
+    (:meth:`_region_probs`), the lesion types (:meth:`_type_specs`) and
+    sizes (:meth:`_draw_size`, :meth:`_key_slice_axes`); ``SERIES`` is the
+    series class it plans.
     """
-
-    def _size_table(self) -> Optional[LesionSizeTable]:
-        """The configured real-size table (None: the built-in model),
-        loaded once."""
-        cfg = self.config
-        key = (cfg.size_source, cfg.size_annotation_dir)
-        cached = getattr(self, '_sizes_cache', None)
-        if cached is None or cached[0] != key:
-            cached = (key, size_table(cfg.size_source,
-                                      cfg.size_annotation_dir))
-            self._sizes_cache = cached
-        return cached[1]
+    SERIES = _Series
 
     def _draw_plan(self) -> List[_Series]:
         """Draw patients, series, key slices and lesions (no pixels yet)."""
@@ -130,23 +109,15 @@ class DeepLesionDemoPlanner:
         gender = 'M' if rng.random() < .55 else 'F'
         age = int(rng.integers(20, 86))
         nan_age = rng.random() < cfg.nan_age_prob
-        # r >= 1 - p, not r < p: the same bytes as ``1 if r < .65 else 2``
-        n_studies = (int(cfg.num_studies)
-                     if rng.random() >= 1. - cfg.multi_study_prob else 1)
+        n_studies = self._num_studies(rng)
         out: List[_Series] = []
         num_lesions = 0
         for study in range(1, n_studies + 1):
             if budget <= 0:
                 break
-            # no draw at all when follow-ups are off
-            if (out and cfg.followup_prob > 0.
-                    and rng.random() < cfg.followup_prob):
-                series = self._plan_followup(rng, out[0], study, budget)
-            else:
-                n_keys = min(1 if rng.random() < .65 else 2, budget)
-                series = self._plan_series(rng, anatomy, split, study,
-                                           n_keys)
-                for key in series.keys:
+            series = self._plan_study(rng, anatomy, out, split, study, budget)
+            for key in series.keys:
+                if not key.lesion_nums:  # new lesions (not a follow-up's)
                     key.lesion_nums = list(
                         range(num_lesions, num_lesions + len(key.lesions)))
                     num_lesions += len(key.lesions)
@@ -157,6 +128,19 @@ class DeepLesionDemoPlanner:
                 budget -= len(series.keys)
                 out.append(series)
         return out
+
+    @staticmethod
+    def _num_studies(rng: np.random.Generator) -> int:
+        """Studies of a patient: 2 with probability 0.35, else 1."""
+        return 2 if rng.random() >= .65 else 1
+
+    def _plan_study(self, rng: np.random.Generator, anatomy: PatientAnatomy,
+                    earlier: List[_Series], split: str, study: int,
+                    budget: int) -> _Series:
+        """The patient's next study (after ``earlier``): a new series of
+        1 or 2 key slices (at most ``budget``)."""
+        n_keys = min(1 if rng.random() < .65 else 2, budget)
+        return self._plan_series(rng, anatomy, split, study, n_keys)
 
     def _plan_series(self, rng: np.random.Generator, anatomy: PatientAnatomy,
                      split: str, study: int, n_keys: int) -> _Series:
@@ -212,7 +196,7 @@ class DeepLesionDemoPlanner:
             region = _REGIONS[rng.choice(3, p=self._region_probs())]
         t_lo, t_hi = self._region_range(anatomy, region)
         z_start = round((t_lo * anatomy.length) - rng.uniform(30., 80.), 1)
-        series = _Series(
+        series = self.SERIES(
             patient=0, study=study,
             series=int(rng.choice([1, 2, 3], p=[.8, .12, .08])), split=split,
             gender='M', age=None, region=region, interval=interval,
@@ -224,15 +208,13 @@ class DeepLesionDemoPlanner:
         return series
 
     def _region_probs(self) -> np.ndarray:
-        """Region probabilities, restricted to the regions where the
-        configured lesion types occur."""
-        probs = np.asarray(_REGION_PROBS, np.float64)
-        if self.config.lesion_types is None:
-            return probs
-        allowed = {r for t in self.config.lesion_types
-                   for r in _TYPE_REGIONS[int(t)]}
-        probs = probs * [r in allowed for r in _REGIONS]
-        return probs / probs.sum()
+        """Probabilities of the body regions (``_REGIONS``) a series
+        covers."""
+        return np.asarray(_REGION_PROBS, np.float64)
+
+    def _type_specs(self) -> dict:
+        """The lesion types that may be drawn: type -> its spec."""
+        return _TYPE_SPECS
 
     @staticmethod
     def _region_range(anatomy: PatientAnatomy,
@@ -289,93 +271,6 @@ class DeepLesionDemoPlanner:
                          body_box=(int(cols[0]), int(rows[0]), int(cols[-1]),
                                    int(rows[-1])))
 
-    def _plan_followup(self, rng: np.random.Generator, base: _Series,
-                       study: int, budget: int) -> _Series:
-        """A follow-up scan of ``base``, the patient's first study.
-
-        Same anatomy and body region, its own acquisition; its key slices
-        lie at the body positions of the first study's (the first exactly,
-        the others at the nearest slice; with ``followup_slice_shift`` off
-        them by 0.2-0.8 of another interval). Each lesion comes back moved by a
-        shift common to the study (sd 3 mm per axis) plus its own (sd 2 mm;
-        z within 0.4 of its axial semi-axis), scaled by a factor
-        log-uniform in [0.6, 1.6], and its HU shifted by the study's
-        contrast phase (+-25 HU) plus its own (sd 10 HU). A lesion that no
-        longer fits, or would show on another key slice, is left out. A
-        lesion annotated in the first study loses its CSV row with
-        probability ``followup_missing_prob`` (at least one per key slice
-        keeps it): the partial labels LENS's intra-patient matching
-        (Sec. V-B) recovers.
-        """
-        cfg = self.config
-        anatomy = base.phantom.anatomy
-        series = self._draw_series(rng, anatomy, base.split, study,
-                                   region=base.region)
-        series.followup_of = base
-        if cfg.followup_slice_shift:  # another interval than the first's
-            others = [v for v in cfg.slice_intervals if v != base.interval]
-            if others:
-                series.interval = float(others[rng.integers(len(others))])
-        interval = series.interval
-        margin = int(math.ceil(cfg.context_mm / interval))
-        base_keys = base.keys[:budget]
-        body_shift = rng.normal(0., 3., size=3)
-        phase_hu = rng.uniform(-25., 25.)
-        first = int(round((base_keys[0].z - series.z_start) / interval)) + 1
-        first = max(first, margin + 1)
-        series.z_start = round(base_keys[0].z - (first - 1) * interval, 3)
-        if cfg.followup_slice_shift:  # slices off the first study's
-            series.z_start = round(
-                series.z_start + rng.uniform(.2, .8) * interval, 3)
-        for base_key in base_keys:
-            index = max(
-                int(round((base_key.z - series.z_start) / interval)) + 1,
-                margin + 1)
-            z = series.z_of(index)
-            if any(key.index == index or any(
-                    abs(les.center[2] - z) < les.semi_axes[2] + 2.
-                    for les in key.lesions) for key in series.keys):
-                continue
-            hu, labels = series.phantom.render(z, series.grid,
-                                               with_lesions=False)
-            lesions: List[Lesion] = []
-            nums: List[int] = []
-            for les, num in zip(base_key.lesions, base_key.lesion_nums):
-                scale = math.exp(rng.uniform(math.log(.6), math.log(1.6)))
-                axes = tuple(float(v * scale) for v in les.semi_axes)
-                shift = body_shift + rng.normal(0., 2., size=3)
-                shift[2] = np.clip(shift[2], -.4 * axes[2], .4 * axes[2])
-                new = replace(
-                    les, semi_axes=axes,
-                    center=tuple(float(c + d)
-                                 for c, d in zip(les.center, shift)),
-                    hu=round(les.hu + phase_hu + rng.normal(0., 10.), 1))
-                host_hu = self._check_fit(new, z, series.grid, hu, labels,
-                                          lesions,
-                                          _TYPE_SPECS[les.lesion_type])
-                if host_hu is None or any(
-                        abs(new.center[2] - key.z) < new.semi_axes[2] + 2.
-                        for key in series.keys):
-                    continue
-                new.host_hu = host_hu
-                lesions.append(new)
-                nums.append(num)
-            annotated = [i for i, les in enumerate(lesions) if les.annotated]
-            if not annotated:
-                continue
-            missing = {i for i in annotated
-                       if rng.random() < cfg.followup_missing_prob}
-            if len(missing) == len(annotated):  # a key slice needs a row
-                missing.discard(annotated[int(rng.integers(len(annotated)))])
-            for i in missing:
-                lesions[i].annotated = False
-            key = self._make_key(rng, index, z, lesions, labels)
-            key.lesion_nums = nums
-            series.keys.append(key)
-            series.phantom.lesions.extend(lesions)
-        self._finish_series(rng, series)
-        return series
-
     def _place_lesion(self, rng: np.random.Generator, series: _Series,
                       z: float, hu: np.ndarray, labels: np.ndarray,
                       areas: np.ndarray, others: List[Lesion],
@@ -385,10 +280,8 @@ class DeepLesionDemoPlanner:
         t = z / anatomy.length
         chest = t < anatomy.t_diaphragm
         candidates, weights = [], []
-        types = self.config.lesion_types
-        for ltype, spec in _TYPE_SPECS.items():
-            if types is not None and ltype not in types:
-                continue
+        specs = self._type_specs()
+        for ltype, spec in specs.items():
             if ltype == 3 and not chest:
                 continue
             if ltype == 2 and (chest or t > .765):
@@ -404,24 +297,13 @@ class DeepLesionDemoPlanner:
             return None
         w = np.asarray(weights) / np.sum(weights)
         ltype = candidates[rng.choice(len(candidates), p=w)]
-        spec = _TYPE_SPECS[ltype]
+        spec = specs[ltype]
         host_rows, host_cols = np.nonzero(
             tissue_lut(spec['center'])[labels])
-        sizes = self._size_table()
-        if sizes is None:
-            long_mm = float(
-                np.clip(
-                    spec['median'] * math.exp(rng.normal(0., spec['sigma'])),
-                    spec['lo'], spec['hi']))
-            ratio = rng.uniform(.55, .95)
-        else:
-            long_mm, ratio = sizes.sample(rng, ltype)
+        long_mm, ratio = self._draw_size(rng, ltype)
         for attempt in range(45):
             if attempt and attempt % 15 == 0:
-                if sizes is None:
-                    long_mm = max(long_mm * .7, 3.)
-                else:  # another real size: shrinking would skew the table
-                    long_mm, ratio = sizes.sample(rng, ltype)
+                long_mm, ratio = self._draw_size(rng, ltype, (long_mm, ratio))
             a = long_mm / 2.
             b = a * ratio
             c = max(1.5, a * rng.uniform(.6, 1.1))
@@ -429,9 +311,7 @@ class DeepLesionDemoPlanner:
             x, y = grid.pixel_to_mm(host_cols[pick] + rng.uniform(-.5, .5),
                                     host_rows[pick] + rng.uniform(-.5, .5))
             dz = rng.uniform(-.4, .4) * min(series.interval, c)
-            if sizes is not None:  # the drawn size is the key-slice size
-                grow = 1. / math.sqrt(1. - (dz / c)**2)
-                a, b = a * grow, b * grow
+            a, b = self._key_slice_axes(a, b, c, dz)
             les = Lesion(
                 center=(float(x), float(y), float(z + dz)),
                 semi_axes=(a, b, c), angle=float(rng.uniform(0., math.pi)),
@@ -444,6 +324,28 @@ class DeepLesionDemoPlanner:
             les.hu = self._lesion_hu(ltype, host_hu, rng)
             return les
         return None
+
+    @staticmethod
+    def _draw_size(rng: np.random.Generator, ltype: int,
+                   failed: Optional[Tuple[float, float]] = None
+                   ) -> Tuple[float, float]:
+        """A lesion's ``(long axis mm, short / long ratio)``: log-normal
+        per type (``_TYPE_SPECS``), or after 15 failed placements of
+        ``failed``, its long axis shrunk by 0.7."""
+        if failed is not None:
+            return max(failed[0] * .7, 3.), failed[1]
+        spec = _TYPE_SPECS[ltype]
+        long_mm = float(np.clip(
+            spec['median'] * math.exp(rng.normal(0., spec['sigma'])),
+            spec['lo'], spec['hi']))
+        return long_mm, rng.uniform(.55, .95)
+
+    @staticmethod
+    def _key_slice_axes(a: float, b: float, c: float,
+                        dz: float) -> Tuple[float, float]:
+        """In-plane semi-axes of a lesion of drawn size ``a, b`` whose
+        centre lies ``dz`` off the key slice (axial semi-axis ``c``)."""
+        return a, b
 
     @staticmethod
     def _check_fit(les: Lesion, z: float, grid: SliceGrid, hu: np.ndarray,

@@ -12,8 +12,8 @@ PNGs hold ``HU + 32768``; CSV coordinates are 1-based like the official
 file. Each key slice comes with its stored neighbours (``context_mm`` on
 each side). As in DeepLesion some visible lesions have no CSV row, a few
 rows are ``Possibly_noisy`` and splits are by patient. ``demo_meta.json``
-links a lesion's instances by ``lesion_id`` and gives each key slice
-``followup`` and ``followup_of`` (the first study's series folder).
+lists every lesion drawn (annotated or not), a lesion's instances linked by
+``lesion_id``.
 
 Same seed and settings give byte-identical files.
 """
@@ -31,7 +31,7 @@ from mmlesion.utils.writing.atomic import atomic_write_json
 
 from .anatomy import NOT_BODY
 from .dataset_writer import DatasetGenerator, round_all
-from .deeplesion_plan import DeepLesionDemoPlanner, _Series, _left_out
+from .deeplesion_plan import DeepLesionDemoPlanner, _Series
 from .phantom import Acquisition, simulate_acquisition
 from .settings import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
                        DemoDataConfig)
@@ -119,17 +119,12 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
                     contrast.append(abs(les.hu - les.host_hu))
         for d in per_split.values():
             d['patients'] = len(d['patients'])
-        followups = [s for s in series if s.followup_of is not None]
         lm = np.asarray(long_mm)
         pct = (0, 10, 25, 50, 75, 90, 100)
         return dict(
             splits=per_split,
             images=self.num_images(),
             series=len(series),
-            followup_studies=len(followups),
-            followup_key_slices=sum(len(s.keys) for s in followups),
-            followup_left_out_lesions=sum(
-                len(_left_out(s)) for s in followups),
             key_slices_by_slice_interval_mm=dict(sorted(intervals.items())),
             lesions_by_type=dict(
                 sorted(types.items(), key=lambda x: int(x[0]))),
@@ -161,19 +156,20 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
                              angle=round(les.angle, 5), hu=les.hu,
                              host_hu=round(les.host_hu, 1)))
                 key_slices.append(
-                    dict(file_name=f'{s.dir_name}_{key.index:03d}.png',
-                         split=s.split, region=s.region,
-                         z_mm=round(key.z, 3),
-                         slice_interval=s.interval, spacing=s.grid.spacing,
-                         noise_sigma=round(s.noise_sigma, 2),
-                         followup=s.followup_of is not None,
-                         followup_of=None if s.followup_of is None else
-                         s.followup_of.dir_name,
-                         lesions=lesions))
+                    dict(self._series_meta(s),
+                         file_name=f'{s.dir_name}_{key.index:03d}.png',
+                         z_mm=round(key.z, 3), lesions=lesions))
         cfg = asdict(self.config)
         return dict(generator='mmlesion.datasets.demo',
                     version=GENERATOR_VERSION, config=cfg,
                     summary=self.summary(), key_slices=key_slices)
+
+    @staticmethod
+    def _series_meta(s: _Series) -> dict:
+        """What ``demo_meta.json`` says of a key slice's series."""
+        return dict(split=s.split, region=s.region, slice_interval=s.interval,
+                    spacing=s.grid.spacing,
+                    noise_sigma=round(s.noise_sigma, 2))
 
     def _write_series(self, root: Path, s: _Series, progress=None) -> None:
         folder = root / 'Images_png' / s.dir_name

@@ -128,7 +128,8 @@ def main(argv=None) -> int:
 
     import mmlesion  # noqa: F401  (registers components)
     from projects.lens.lens_demo import demo_row_config
-    from mmlesion.apps.demo import generate_demo_deeplesion
+    from projects.study_demo.synthetic.deeplesion import \
+        generate_study_deeplesion
     if not 0 < args.window <= args.iters:
         print('error: need 0 < --window <= --iters', file=sys.stderr)
         return 2
@@ -140,9 +141,9 @@ def main(argv=None) -> int:
              dict(unannotated_prob=0., lesion_types=(5, )))):
         root = osp.join(data, key.split('/')[1]) + '/'
         if not osp.isfile(osp.join(root, 'DL_info.csv')):
-            generate_demo_deeplesion(root, seed=seed,
-                                     num_train=args.num_train, num_val=0,
-                                     num_test=0, **kwargs)
+            generate_study_deeplesion(root, seed=seed,
+                                      num_train=args.num_train, num_val=0,
+                                      num_test=0, **kwargs)
         roots[key] = root
     cfg = demo_row_config(args.config, osp.join(args.work_dir, args.config),
                           roots, epochs=1, seed=args.seed)

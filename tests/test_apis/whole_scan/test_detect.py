@@ -26,7 +26,7 @@ from mmlesion.apis.whole_scan.slices import (VolumeSliceDataset,
                                              WindowedVolumeSlices,
                                              volume_slice_dataset,
                                              volume_slice_loader)
-from mmlesion.apps.demo.volumes import generate_demo_volumes
+from projects.study_demo.synthetic.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import get_config, shared_data_root
 

@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from mmlesion.apis.whole_scan.settings import volume_settings_from_config
 from mmlesion.apis.whole_scan.write import CANDIDATE_COLUMNS
-from mmlesion.apps.demo.volumes import generate_demo_volumes
+from projects.study_demo.synthetic.volumes import generate_demo_volumes
 from mmlesion.datasets.transforms import LoadVolumeSlices
 from mmlesion.testing import get_config, repo_root
 from tests.helpers.tool_modules import load_tool

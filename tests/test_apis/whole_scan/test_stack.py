@@ -54,7 +54,7 @@ def test_findings_below_the_operating_point_stay_candidates_byte_for_byte(
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from mmlesion.apis.whole_scan.write import write_volume_results
-    from mmlesion.apps.demo.volumes import generate_demo_volumes
+    from projects.study_demo.synthetic.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.testing import repo_root
     from projects.benchmarks.stand_in_detector import StandInDetector

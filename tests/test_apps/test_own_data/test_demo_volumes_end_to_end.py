@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mmlesion.apps.own_data import ConvertSettings, convert_dataset
-from mmlesion.apps.demo.volumes import (GROUND_TRUTH_FILE,
-                                        generate_demo_volumes)
+from projects.study_demo.synthetic.volumes import (GROUND_TRUTH_FILE,
+                                                   generate_demo_volumes)
 
 SMALL = dict(num_luna=2, num_kits=1, num_lits=1, size_range=(96, 104),
              num_slices_range=(40, 48), unannotated_prob=.3)

@@ -25,7 +25,7 @@ from mmlesion.apis.whole_scan.run import (run_volume_inference,
                                           volume_run_config)
 from mmlesion.apps.whole_scan.scan_list import scan_folder_name
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
-from mmlesion.apps.demo.volumes import generate_demo_volumes
+from projects.study_demo.synthetic.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import repo_root
 from mmlesion.utils.distributed.forked_call import (ForkedCall,

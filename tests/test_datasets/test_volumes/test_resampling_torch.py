@@ -110,7 +110,7 @@ def test_edge_positions_computed_as_simpleitk_does():
 
 
 def test_a_synthetic_chest_scan_matches_simpleitk(tmp_path):
-    from mmlesion.apps.demo.volumes import generate_demo_volumes
+    from projects.study_demo.synthetic.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
     generate_demo_volumes(tmp_path / 'v', seed=0, num_luna=1, num_kits=0,
                           num_lits=0, val_fraction=0., size_range=(96, 96),

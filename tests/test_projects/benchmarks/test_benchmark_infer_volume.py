@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from mmlesion.apps.demo.volumes import generate_demo_volumes
+from projects.study_demo.synthetic.volumes import generate_demo_volumes
 from mmlesion.testing import repo_root
 
 DEMO_CFG = str(repo_root() / 'configs' / 'demo' /

@@ -85,7 +85,7 @@ def test_a_tiny_detector_nudged(tool, tmp_path, capsys):
     from mmlesion.apis.whole_scan.run import volume_run_config
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
-    from mmlesion.apps.demo.volumes import generate_demo_volumes
+    from projects.study_demo.synthetic.volumes import generate_demo_volumes
     from mmlesion.testing import get_config
     generate_demo_volumes(tmp_path, seed=0, num_luna=2, num_kits=0,
                           num_lits=0, val_fraction=0., size_range=(64, 64),

@@ -128,11 +128,12 @@ def test_calibrate_demo_delta(monkeypatch):
 
 @pytest.fixture(scope='module')
 def followup_root(tmp_path_factory):
-    from mmlesion.apps.demo import generate_demo_deeplesion
+    from projects.study_demo.synthetic.deeplesion import \
+        generate_study_deeplesion
     root = tmp_path_factory.mktemp('lens_study') / 'partial'
-    generate_demo_deeplesion(root, seed=0, num_train=8, num_val=2,
-                             num_test=0, unannotated_prob=0.6,
-                             followup_prob=1., followup_missing_prob=0.5)
+    generate_study_deeplesion(root, seed=0, num_train=8, num_val=2,
+                              num_test=0, unannotated_prob=0.6,
+                              followup_prob=1., followup_missing_prob=0.5)
     return str(root) + '/'
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from mmlesion.apps.demo.generator import generate_demo_deeplesion
 from mmlesion.testing import repo_root
+from projects.study_demo.synthetic.deeplesion import generate_study_deeplesion
 
 CONFIG = str(repo_root() / 'configs' / 'retinanet_lesion' / 'demo' /
              'retinanet_r18-tiny_fpn_1x_deeplesion-demo.py')
@@ -21,9 +21,9 @@ def _load_tool():
 
 def test_coverage_on_generated_train_split(tmp_path, capsys):
     data = tmp_path / 'data'
-    generate_demo_deeplesion(data, seed=0, num_train=10, num_val=2,
-                             num_test=2, image_size=128,
-                             size_source='deeplesion_quantiles')
+    generate_study_deeplesion(data, seed=0, num_train=10, num_val=2,
+                              num_test=2, image_size=128,
+                              size_source='deeplesion_quantiles')
     out = tmp_path / 'cov.json'
     tool = _load_tool()
     result = tool.main([CONFIG, '--data-root', f'{data}/', '--out',

@@ -41,18 +41,3 @@ def test_generate_and_refuse(tmp_path, capsys):
     assert tool.main(['--out', str(out), '--seed', '6', '--quiet',
                       '--overwrite'] + ARGS) == 0
     assert dataset_digest(out) != digest
-
-
-def test_followup_flags(tmp_path, capsys):
-    tool = _load_tool()
-    out = tmp_path / 'demo'
-    assert tool.main(['--out', str(out), '--quiet', '--followup-prob', '1',
-                      '--followup-missing-prob', '.25'] + ARGS) == 0
-    config = json.loads((out / 'demo_meta.json').read_text())['config']
-    assert (config['followup_prob'], config['followup_missing_prob']) == \
-        (1., .25)
-    # an out-of-range setting: a named error, no traceback, nothing written
-    bad = tmp_path / 'bad'
-    assert tool.main(['--out', str(bad), '--followup-prob', '2'] + ARGS) == 2
-    assert 'followup_prob' in capsys.readouterr().err
-    assert not bad.exists()

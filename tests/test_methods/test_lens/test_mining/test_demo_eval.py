@@ -7,18 +7,19 @@ import math
 import numpy as np
 import pytest
 
-from mmlesion.apps.demo import META_FILE, generate_demo_deeplesion
+from mmlesion.apps.demo import META_FILE
 from mmlesion.methods.lens.mining import SeriesMining, Tracklet
 from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                        followup_missing_lesions,
                                        load_demo_lesions,
                                        score_matched_lesions)
+from projects.study_demo.synthetic.deeplesion import generate_study_deeplesion
 
 
 @pytest.fixture(scope='module')
 def followup_meta(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp('demo_fu_eval') / 'demo'
-    generate_demo_deeplesion(
+    generate_study_deeplesion(
         root, seed=1, num_train=16, num_val=0, num_test=0, image_size=96,
         context_mm=2., unannotated_prob=.5, followup_prob=1.,
         followup_missing_prob=.6)

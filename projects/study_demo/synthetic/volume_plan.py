@@ -7,11 +7,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...structures.ct_geometry import world_to_voxel
-from .anatomy import (NOT_BODY, Lesion, PatientAnatomy, SliceGrid, Tissue,
-                      tissue_lut)
-from .phantom import Acquisition, CTPhantom, simulate_acquisition
-from .settings import _UID_ROOT
+from mmlesion.apps.demo.anatomy import (NOT_BODY, Lesion, PatientAnatomy,
+                                        SliceGrid, Tissue, tissue_lut)
+from mmlesion.apps.demo.phantom import (Acquisition, CTPhantom,
+                                        simulate_acquisition)
+from mmlesion.structures.ct_geometry import world_to_voxel
+from .volume_settings import UID_ROOT
 
 
 @dataclass
@@ -199,7 +200,7 @@ class DemoVolumePlanner:
         z_mid = t_mid * anatomy.length
         z_top = round(z_mid - (num_slices - 1) * thickness / 2., 2)
         if dataset == 'luna16':
-            uid = _UID_ROOT + '.'.join(
+            uid = UID_ROOT + '.'.join(
                 str(int(v)) for v in rng.integers(1, 10**9, size=3))
             scan_id = uid
         elif dataset == 'kits':

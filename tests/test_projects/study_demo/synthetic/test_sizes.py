@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The DeepLesion size source of the demo generator: sizes follow the real
+"""The DeepLesion size source of the study generator: sizes follow the real
 table, RECIST end points are perpendicular and inside the lesion,
 distractors (vessels, bowel) are present and unlabeled, lesion types are
 tied to their organ."""
@@ -10,12 +10,12 @@ import pytest
 from scipy import stats
 
 from mmlesion.apps.demo.anatomy import Tissue
-from mmlesion.apps.demo.settings import DemoDataConfig
-from mmlesion.apps.demo.deeplesion_sizes import (
-    BUILTIN_LONG_MM_QUANTILES, BUILTIN_RATIO_QUANTILES, LesionSizeTable,
-    size_table)
-from mmlesion.apps.demo.generator import DeepLesionDemoGenerator
 from mmlesion.utils import shared_data_root
+from projects.study_demo.synthetic.deeplesion import (StudyDataConfig,
+                                                      StudyDemoGenerator)
+from projects.study_demo.synthetic.sizes import (BUILTIN_LONG_MM_QUANTILES,
+                                                 BUILTIN_RATIO_QUANTILES,
+                                                 LesionSizeTable, size_table)
 
 _ANN = (None if shared_data_root() is None else
         shared_data_root() / 'deeplesion' / 'annotations')
@@ -30,8 +30,8 @@ _HOST = {4: Tissue.LIVER, 5: Tissue.LUNG, 6: Tissue.KIDNEY,
 
 @pytest.fixture(scope='module')
 def planned():
-    gen = DeepLesionDemoGenerator(num_train=60, num_val=0, num_test=0,
-                                  size_source='deeplesion_quantiles', seed=3)
+    gen = StudyDemoGenerator(num_train=60, num_val=0, num_test=0,
+                             size_source='deeplesion_quantiles', seed=3)
     return gen, gen.csv_rows()
 
 
@@ -48,7 +48,7 @@ def _sizes(rows):
 
 def test_bad_size_source():
     with pytest.raises(ValueError, match='size_source'):
-        DemoDataConfig(size_source='lidc').validate()
+        StudyDataConfig(size_source='lidc').validate()
 
 
 def test_missing_files_error(tmp_path):

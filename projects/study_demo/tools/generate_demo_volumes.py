@@ -3,21 +3,29 @@
 
 Example::
 
-    python tools/misc/generate_demo_volumes.py --out data/demo_volumes
+    python projects/study_demo/tools/generate_demo_volumes.py --out data/demo_volumes
 
-See :mod:`mmlesion.apps.demo.volumes` for what is written.
+See :mod:`projects.study_demo.synthetic.volumes` for what is written.
 """
-import argparse
-import json
-import sys
-import time
 
-from mmlesion_cli import package_json, tool_parser
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[3])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse
+import sys
+
+from mmlesion_cli import tool_parser
+from projects.study_demo.synthetic.generator_tool import (demo_data_tool,
+                                                          shown_defaults)
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     # DemoVolumeConfig's defaults, read without importing mmlesion
-    config = package_json(
-        'apps/demo/tool_defaults.json')['DemoVolumeConfig']
+    config = shown_defaults('DemoVolumeConfig')
     parser = tool_parser(__doc__)
     parser.add_argument('--out', default='data/demo_volumes',
                         help='output folder')
@@ -43,27 +51,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def build_generator(args: argparse.Namespace):
+    """The generator of the options."""
+    from projects.study_demo.synthetic.volumes import DemoVolumeGenerator
+    return DemoVolumeGenerator(
+        seed=args.seed, num_luna=args.num_luna, num_kits=args.num_kits,
+        num_lits=args.num_lits, val_fraction=args.val_fraction)
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    from mmlesion.apps.demo.volumes import DemoVolumeGenerator
-    try:
-        gen = DemoVolumeGenerator(
-            seed=args.seed, num_luna=args.num_luna, num_kits=args.num_kits,
-            num_lits=args.num_lits, val_fraction=args.val_fraction)
-    except ValueError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    start = time.perf_counter()
-    try:
-        summary = gen.generate(args.out, overwrite=args.overwrite,
-                               show_progress=not args.quiet)
-    except FileExistsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    if not args.quiet:
-        summary['seconds'] = round(time.perf_counter() - start, 1)
-        print(json.dumps(summary, indent=1))
-    return 0
+    return demo_data_tool().main(argv, parse_args, build_generator)
 
 
 if __name__ == '__main__':

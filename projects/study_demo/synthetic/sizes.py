@@ -15,7 +15,7 @@ import numpy as np
 
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 
-from ...utils import shared_data_root
+from mmlesion.utils.data_roots import shared_data_root
 
 #: Quantiles (0, 5, ..., 100 %) of the long axis (mm) per coarse type, from
 #: ``Lesion_diameters_Pixel_[0] * Spacing_mm_px_[0]`` of the 9,816 rows of
@@ -189,7 +189,7 @@ class LesionSizeTable:
 def size_table(source: str,
                annotation_dir: Optional[str] = None) -> Optional[
                    LesionSizeTable]:
-    """The size table of a :class:`DemoDataConfig` ``size_source``.
+    """The size table of a :class:`StudyDataConfig` ``size_source``.
 
     Args:
         source (str): one of :data:`SIZE_SOURCES`; ``'builtin'`` (the

@@ -10,10 +10,11 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from mmlesion.apps.demo import dataset_digest
-from mmlesion.apps.demo.volumes import (GROUND_TRUTH_FILE, LUNA16_COLUMNS,
-                                        DemoVolumeConfig,
-                                        DemoVolumeGenerator,
-                                        generate_demo_volumes)
+from projects.study_demo.synthetic.volumes import (GROUND_TRUTH_FILE,
+                                                   LUNA16_COLUMNS,
+                                                   DemoVolumeConfig,
+                                                   DemoVolumeGenerator,
+                                                   generate_demo_volumes)
 from mmlesion.testing import repo_root, shared_data_root
 
 # small scans: the test set renders in ~2 s
@@ -187,7 +188,8 @@ def test_bad_config_names_the_field():
 
 
 def test_cli(tmp_path, capsys):
-    path = repo_root() / 'tools' / 'misc' / 'generate_demo_volumes.py'
+    path = (repo_root() / 'projects' / 'study_demo' / 'tools' /
+            'generate_demo_volumes.py')
     spec = importlib.util.spec_from_file_location('gen_vols', path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

@@ -25,10 +25,10 @@ import numpy as np
 from mmlesion.datasets.deeplesion.dl_info import format_dl_number
 from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
 
-from .dataset_writer import DatasetGenerator, round_all
-from .settings import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
-                       LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
-                       DemoVolumeConfig)
+from mmlesion.apps.demo.dataset_writer import DatasetGenerator, round_all
+from .volume_settings import (GROUND_TRUTH_FILE, KITS_DIRECTION,
+                              LITS_DIRECTION, LUNA16_COLUMNS,
+                              VOLUME_GENERATOR_VERSION, DemoVolumeConfig)
 from .volume_plan import (DemoVolumePlanner, PlantedLesion, _ellipsoid_extent,
                           _Scan)
 

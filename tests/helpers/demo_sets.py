@@ -1,0 +1,31 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Reading a generated demo DeepLesion set back in the tests: its CSV rows,
+a slice in HU, its ``demo_meta.json``."""
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mmlesion.apps.demo import META_FILE
+
+
+def demo_rows(root: Path) -> list:
+    """The ``DL_info.csv`` rows (dicts by column)."""
+    with open(root / 'DL_info.csv', newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def demo_hu(root: Path, file_name: str) -> np.ndarray:
+    """The slice ``file_name`` (``<series>_<slice>.png``) in HU."""
+    series, index = file_name[:12], file_name[13:]
+    raw = cv2.imread(str(root / 'Images_png' / series / index),
+                     cv2.IMREAD_UNCHANGED)
+    assert raw is not None and raw.dtype == np.uint16 and raw.ndim == 2
+    return raw.astype(np.float32) - 32768
+
+
+def demo_meta(root: Path) -> dict:
+    """The set's ``demo_meta.json``."""
+    return json.loads((root / META_FILE).read_text())
