@@ -83,19 +83,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def _check_out(out: str, params: dict, force: bool) -> None:
     """Refuse to touch a folder we did not make, or other parameters."""
     from mmlesion.datasets.transforms.recist_mask_cache import (
-        _json_value, read_cache_meta)
+        _json_value, read_cache_params)
     if not osp.isdir(out) or not os.listdir(out) or force:
         return
     if not osp.isfile(osp.join(out, 'meta.json')):
         raise FileExistsError(
             f'{out} is not empty and is not a RECIST mask cache (no '
             'meta.json); choose another --out or use --force')
-    meta = read_cache_meta(out)
+    stored = read_cache_params(out)
     mine = {k: _json_value(v) for k, v in params.items()}
-    if meta.get('params') != mine:
+    if stored != mine:
         raise FileExistsError(
             f'{out} holds masks made with other parameters '
-            f"({meta.get('params')} vs {mine}); use --force to rebuild it")
+            f'({stored} vs {mine}); use --force to rebuild it')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

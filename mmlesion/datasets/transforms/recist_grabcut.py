@@ -45,7 +45,7 @@ the cache. Written by ``tools/dataset_converters/recist_to_masks.py``.
 import functools
 import logging
 import os.path as osp
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -55,8 +55,9 @@ from mmdet.structures.mask import BitmapMasks
 
 from .recist_grabcut_ops import (_BOX_TOL, GrabCutSettings, key_slice_uint8,
                                  paste_crop, recist_grabcut_mask)
-from .recist_mask_cache import (CACHE_PARAM_KEYS, _json_value, cache_file_name,
-                                load_mask_npz, read_cache_meta, save_mask_npz)
+from .recist_mask_cache import (CACHE_PARAM_KEYS, MaskParam, _json_value,
+                                cache_file_name, load_mask_npz,
+                                read_cache_params, save_mask_npz)
 
 
 class InstanceMasks(NamedTuple):
@@ -137,7 +138,7 @@ class RecistToMask(BaseTransform):
         self._cache_absent = False
 
     @property
-    def params(self) -> dict:
+    def params(self) -> Dict[str, MaskParam]:
         """The parameters that define a mask (stored in cache meta)."""
         return {k: getattr(self, k) for k in CACHE_PARAM_KEYS}
 
@@ -151,8 +152,7 @@ class RecistToMask(BaseTransform):
             self._cache_checked = self._cache_absent = True
             _warn_absent_cache(self.cache_dir)
             return False
-        meta = read_cache_meta(self.cache_dir)
-        stored = meta.get('params', {})
+        stored = read_cache_params(self.cache_dir)
         mine = {k: _json_value(v) for k, v in self.params.items()}
         diff = {
             k: (stored.get(k), mine[k])
@@ -216,18 +216,18 @@ class RecistToMask(BaseTransform):
         path = osp.join(self.cache_dir, cache_file_name(results))
         if osp.isfile(path):
             data = load_mask_npz(path)
-            if tuple(data['image_shape']) != tuple(shape):
+            if tuple(data.image_shape) != tuple(shape):
                 raise ValueError(
-                    f"{path}: masks of a {data['image_shape']} image, but "
+                    f'{path}: masks of a {data.image_shape} image, but '
                     f'the image is {shape}')
-            stored = np.asarray(data['bboxes'])
+            stored = np.asarray(data.bboxes)
             for i, box in enumerate(bboxes):
                 if len(stored) == 0:
                     break
                 err = np.abs(stored - box[None]).max(axis=1)
                 j = int(np.argmin(err))
                 if err[j] <= _BOX_TOL:
-                    found[i] = data['masks'][j]
+                    found[i] = data.masks[j]
         missing = [i for i, m in enumerate(found) if m is None]
         if missing and self.cache_missing == 'error':
             raise FileNotFoundError(f'{path}: no cached mask for box(es) '

@@ -2,7 +2,7 @@
 """The on-disk cache of RECIST GrabCut masks: one ``.npz`` of box crops per
 image and a ``meta.json`` naming the parameters they were made with."""
 import os.path as osp
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -52,11 +52,21 @@ def save_mask_npz(path: str, bboxes: np.ndarray, crops: Sequence[np.ndarray],
     atomic_save_with(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
-def load_mask_npz(path: str) -> Dict[str, object]:
-    """Read a cache file; returns ``bboxes``, ``image_shape``, ``masks``.
+class CachedMasks(NamedTuple):
+    """One image's file of a mask cache (:func:`load_mask_npz`).
 
-    ``masks`` are full-size ``(H, W)`` uint8 arrays.
+    Attributes:
+        bboxes (np.ndarray): ``(N, 4)`` the boxes the masks were made for.
+        image_shape (tuple[int, int]): the image's ``(H, W)``.
+        masks (list[np.ndarray]): full-size ``(H, W)`` uint8 masks.
     """
+    bboxes: np.ndarray
+    image_shape: Tuple[int, int]
+    masks: List[np.ndarray]
+
+
+def load_mask_npz(path: str) -> CachedMasks:
+    """Read a cache file."""
     with np.load(path) as data:
         bboxes = data['bboxes']
         shape = tuple(int(v) for v in data['image_shape'])
@@ -65,7 +75,7 @@ def load_mask_npz(path: str) -> Dict[str, object]:
             paste_crop(data[f'mask_{i}'], tuple(offsets[i]), shape)
             for i in range(len(bboxes))
         ]
-    return dict(bboxes=bboxes, image_shape=shape, masks=masks)
+    return CachedMasks(bboxes, shape, masks)
 
 
 def _json_value(v):
@@ -74,14 +84,20 @@ def _json_value(v):
     return v
 
 
-def write_cache_meta(cache_dir: str, params: dict) -> None:
+#: A value of :data:`CACHE_PARAM_KEYS` (``window``: two floats, a list once
+#: read back from ``meta.json``).
+MaskParam = Union[bool, int, float, str, Sequence[float]]
+
+
+def write_cache_meta(cache_dir: str, params: Dict[str, MaskParam]) -> None:
     """Write ``meta.json`` (format and mask parameters)."""
     atomic_write_json(osp.join(cache_dir, 'meta.json'),
                       dict(format=CACHE_FORMAT, params=params), indent=2)
 
 
-def read_cache_meta(cache_dir: str) -> dict:
-    """Read ``meta.json`` of a cache; raises if missing or foreign."""
+def read_cache_params(cache_dir: str) -> Dict[str, MaskParam]:
+    """The mask parameters ``meta.json`` of a cache holds; raises if it is
+    missing or foreign."""
     path = osp.join(cache_dir, 'meta.json')
     meta = read_json_file(
         path, f'{path} not found: not a RECIST mask cache (write one with '
@@ -89,4 +105,4 @@ def read_cache_meta(cache_dir: str) -> dict:
     if meta.get('format') != CACHE_FORMAT:
         raise ValueError(f"{path}: format {meta.get('format')!r}, expected "
                          f'{CACHE_FORMAT!r}')
-    return meta
+    return meta.get('params', {})

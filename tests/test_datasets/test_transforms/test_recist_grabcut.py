@@ -170,16 +170,16 @@ def test_cache_round_trip_on_real_slices(real_results, tmp_path):
     results = subset[0]
     path = str(tmp_path / cache_file_name(results))
     data = load_mask_npz(path)
-    box = data['bboxes'][0]
-    shape = data['image_shape']
+    box = data.bboxes[0]
+    shape = data.image_shape
     full = box_pixel_mask(box, shape)
     rows, cols = np.nonzero(full)
     # (the other lesions, if any, stored as full-size crops at (0, 0))
-    save_mask_npz(path, data['bboxes'],
+    save_mask_npz(path, data.bboxes,
                   [full[rows.min():rows.max() + 1,
-                        cols.min():cols.max() + 1]] + data['masks'][1:],
+                        cols.min():cols.max() + 1]] + data.masks[1:],
                   [(cols.min(), rows.min())] + [(0, 0)] *
-                  (len(data['masks']) - 1), shape)
+                  (len(data.masks) - 1), shape)
     np.testing.assert_array_equal(
         cached(dict(results))['gt_masks'].masks[0], full.astype(np.uint8))
 

@@ -7,7 +7,7 @@ ignored, else ``<parent>_<stem>`` of the path, only ``<stem>`` without a
 parent), the exact arrays and dtypes of a cache file and the crops pasted
 back at their offsets (an image without lesions too, no temporary file
 left), ``meta.json`` (format, tuples written as lists, nested, a folder
-created) and the two refusals of :func:`read_cache_meta` with their
+created) and the two refusals of :func:`read_cache_params` with their
 messages (docs/mutation_testing.md).
 """
 import json
@@ -18,7 +18,7 @@ import pytest
 
 from mmlesion.datasets.transforms.recist_mask_cache import (
     CACHE_FORMAT, CACHE_PARAM_KEYS, _json_value, cache_file_name,
-    load_mask_npz, read_cache_meta, save_mask_npz, write_cache_meta)
+    load_mask_npz, read_cache_params, save_mask_npz, write_cache_meta)
 
 
 def test_cache_file_name():
@@ -56,18 +56,18 @@ def test_save_and_load_mask_npz(tmp_path):
         assert raw['mask_1'].dtype == np.uint8
         assert raw['mask_1'].tolist() == [[2, 1, 0]]
     data = load_mask_npz(path)
-    assert sorted(data) == ['bboxes', 'image_shape', 'masks']
-    assert data['image_shape'] == (4, 6)
-    assert all(type(v) is int for v in data['image_shape'])
-    assert data['bboxes'].tolist() == [[1, 2, 3, 4], [0, 0, 5, 0]]
+    assert data._fields == ('bboxes', 'image_shape', 'masks')
+    assert data.image_shape == (4, 6)
+    assert all(type(v) is int for v in data.image_shape)
+    assert data.bboxes.tolist() == [[1, 2, 3, 4], [0, 0, 5, 0]]
     first = np.zeros((4, 6), np.uint8)
     first[1:3, 3:5] = [[1, 0], [1, 1]]
     second = np.zeros((4, 6), np.uint8)
     second[3, 0:3] = [1, 1, 0]  # paste_crop writes into a uint8 mask
-    assert len(data['masks']) == 2
-    np.testing.assert_array_equal(data['masks'][0], first)
-    np.testing.assert_array_equal(data['masks'][1] > 0, second > 0)
-    assert data['masks'][0].dtype == np.uint8
+    assert len(data.masks) == 2
+    np.testing.assert_array_equal(data.masks[0], first)
+    np.testing.assert_array_equal(data.masks[1] > 0, second > 0)
+    assert data.masks[0].dtype == np.uint8
 
 
 def test_flat_boxes_and_offsets_and_no_lesion(tmp_path):
@@ -80,14 +80,14 @@ def test_flat_boxes_and_offsets_and_no_lesion(tmp_path):
         assert raw['offsets'].shape == (1, 2)
         assert raw['offsets'].dtype == np.int64
         assert raw['image_shape'].dtype == np.int64
-    assert load_mask_npz(path)['masks'][0][3, 2] == 1
+    assert load_mask_npz(path).masks[0][3, 2] == 1
     empty = str(tmp_path / 'c.npz')
     save_mask_npz(empty, np.zeros((0, 4)), [], np.zeros((0, 2)), (5, 5))
     with np.load(empty) as raw:
         assert raw['bboxes'].shape == (0, 4)
         assert raw['offsets'].shape == (0, 2)
     data = load_mask_npz(empty)
-    assert data['masks'] == [] and data['image_shape'] == (5, 5)
+    assert data.masks == [] and data.image_shape == (5, 5)
 
 
 def test_json_value():
@@ -104,11 +104,10 @@ def test_write_and_read_meta(tmp_path):
         format='mmlesion-recist-masks-v1',
         params=dict(window=[-160.0, 240.0], seed=0))
     assert text.startswith('{\n  "format"')  # indented by two
-    assert read_cache_meta(str(folder))['params']['window'] == [-160.0,
-                                                                240.0]
+    assert read_cache_params(str(folder))['window'] == [-160.0, 240.0]
     # an existing folder is fine
     write_cache_meta(str(folder), dict(seed=1))
-    assert read_cache_meta(str(folder))['params'] == dict(seed=1)
+    assert read_cache_params(str(folder)) == dict(seed=1)
     assert CACHE_FORMAT == 'mmlesion-recist-masks-v1'
     assert CACHE_PARAM_KEYS[0] == 'window' and len(CACHE_PARAM_KEYS) == 10
 
@@ -116,22 +115,22 @@ def test_write_and_read_meta(tmp_path):
 def test_read_meta_refusals(tmp_path):
     path = os.path.join(str(tmp_path), 'meta.json')
     with pytest.raises(FileNotFoundError) as err:
-        read_cache_meta(str(tmp_path))
+        read_cache_params(str(tmp_path))
     assert str(err.value) == (
         f'{path} not found: not a RECIST mask cache (write one with '
         'tools/dataset_converters/recist_to_masks.py)')
     # a folder named meta.json is not a file
     os.mkdir(path)
     with pytest.raises(FileNotFoundError):
-        read_cache_meta(str(tmp_path))
+        read_cache_params(str(tmp_path))
     os.rmdir(path)
     with open(path, 'w') as f:
         json.dump(dict(format='other-v2', params={}), f)
     with pytest.raises(ValueError) as err:
-        read_cache_meta(str(tmp_path))
+        read_cache_params(str(tmp_path))
     assert str(err.value) == (
         f"{path}: format 'other-v2', expected 'mmlesion-recist-masks-v1'")
     with open(path, 'w') as f:
         json.dump(dict(params={}), f)
     with pytest.raises(ValueError, match="format None, expected"):
-        read_cache_meta(str(tmp_path))
+        read_cache_params(str(tmp_path))

@@ -91,11 +91,11 @@ train_dataloader = dict(dataset=dict(
         '000001_01_01_010.npz', '000002_01_01_012.npz', 'meta.json'
     ]
     data0 = load_mask_npz(str(out / '000001_01_01_010.npz'))
-    assert len(data0['masks']) == 2 and data0['image_shape'] == (256, 256)
+    assert len(data0.masks) == 2 and data0.image_shape == (256, 256)
     # the masks found the drawn discs (centre = box centre, radius = half
     # the long diameter), well beyond the quadrilaterals
     ys, xs = np.mgrid[:256, :256]
-    for mask, box, long_d in zip(data0['masks'], data0['bboxes'], (30, 16)):
+    for mask, box, long_d in zip(data0.masks, data0.bboxes, (30, 16)):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         disc = (xs - cx)**2 + (ys - cy)**2 <= (long_d / 2)**2
         mask = mask.astype(bool)
