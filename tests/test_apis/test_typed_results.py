@@ -77,8 +77,6 @@ PENDING = frozenset({
     'datasets.lens.mined_file:read_mined_file',
     'datasets.transforms.data_convention:pipeline_convention',
     'datasets.volumes.annotation_file:volume_entry',
-    'datasets.volumes.hard_regions:index_hard_regions',
-    'datasets.volumes.hard_regions:load_hard_regions',
     'engine.hooks.data_convention_hook:DataConventionHook.convention',
     'evaluation.functional.luna16.froc:true_negative_patients',
     'methods.lens.mining.calibration:calibrate_delta_on_training_split',

@@ -1,15 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Random 3D crops that favour hard regions: the sampler of one round of
 Anchor Based Sampling (3D Aggregated Faster R-CNN, Sec. IV-C)."""
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.logging import print_log
 
 from mmdet.registry import TRANSFORMS
 from mmlesion.structures.ct_geometry import world_to_voxel
-from ..volumes.hard_regions import (HARD_REGION_KINDS, index_hard_regions,
-                                    load_hard_regions)
+from ..volumes.hard_regions import (HARD_REGION_KINDS, HardRegionScan,
+                                    index_hard_regions, load_hard_regions)
 from .volume_crop import RandomCrop3D
 
 
@@ -62,7 +62,7 @@ class HardRegionRandomCrop3D(RandomCrop3D):
         self.hard_regions_file = hard_regions_file
         self.hard_prob = float(hard_prob)
         self.kinds = kinds
-        self._index: Optional[dict] = None
+        self._index: Optional[Dict[str, HardRegionScan]] = None
         self._warned = set()
 
     def _scan_regions(self, results: dict) -> list:

@@ -29,7 +29,7 @@ Every processed scan is listed, also those without hard regions. The
 sampler places crops from ``center_world`` and the geometry of the volume
 it is given; ``center_voxel_zyx`` is informative.
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, TypedDict
 
 from mmlesion.utils.writing.atomic import atomic_write_json
 from .annotation_file import (check_geometry, check_numbers,
@@ -41,6 +41,34 @@ HARD_REGION_VERSION = 1
 #: Fig. 5 of the paper: false positives (hard negatives) and missed or
 #: poorly scored nodules (hard positives).
 HARD_REGION_KINDS = ('hard_negative', 'hard_positive')
+
+
+class HardRegion(TypedDict):
+    """A region of a scan entry (module doc)."""
+    kind: str
+    score: float
+    center_world: List[float]
+    center_voxel_zyx: List[float]
+    diameter_mm: float
+
+
+class HardRegionScan(TypedDict):
+    """A scan entry of the file (module doc)."""
+    id: str
+    series_uid: Optional[str]
+    img_path: str
+    shape_zyx: List[int]
+    spacing_zyx: List[float]
+    origin_xyz: List[float]
+    direction: List[float]
+    regions: List[HardRegion]
+
+
+class HardRegionFile(TypedDict):
+    """A hard-region file as read (module doc): ``metainfo`` (format,
+    version, kinds and free provenance keys) and ``scans``."""
+    metainfo: Dict[str, Any]
+    scans: List[HardRegionScan]
 
 
 def validate_hard_regions(data: Any, path: str = '<hard regions>') -> None:
@@ -95,7 +123,7 @@ def validate_hard_regions(data: Any, path: str = '<hard regions>') -> None:
 
 
 def dump_hard_regions(path: str,
-                      scans: List[dict],
+                      scans: List[HardRegionScan],
                       overwrite: bool = False,
                       **metainfo: Any) -> None:
     """Write a hard-region file (validated first).
@@ -118,14 +146,14 @@ def dump_hard_regions(path: str,
     atomic_write_json(path, data, indent=1)
 
 
-def load_hard_regions(path: str) -> Dict[str, Any]:
+def load_hard_regions(path: str) -> HardRegionFile:
     """Read and validate a hard-region file.
 
     Args:
         path (str): the JSON.
 
     Returns:
-        dict: ``metainfo`` and ``scans`` as in the file.
+        HardRegionFile: ``metainfo`` and ``scans`` as in the file.
     """
     data = read_json_file(
         path, f'Hard-region file not found: {path} (write it with '
@@ -134,7 +162,7 @@ def load_hard_regions(path: str) -> Dict[str, Any]:
     return data
 
 
-def index_hard_regions(data: Dict[str, Any]) -> Dict[str, dict]:
+def index_hard_regions(data: HardRegionFile) -> Dict[str, HardRegionScan]:
     """Scan entries by ``id`` and by ``series_uid``.
 
     Args:
@@ -144,7 +172,7 @@ def index_hard_regions(data: Dict[str, Any]) -> Dict[str, dict]:
         dict: key -> scan entry (ids first; a series UID never shadows an
         id).
     """
-    index: Dict[str, dict] = {}
+    index: Dict[str, HardRegionScan] = {}
     for scan in data['scans']:
         uid: Optional[str] = scan.get('series_uid')
         if uid:
