@@ -1,14 +1,27 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Reading a generated demo DeepLesion set back in the tests: its CSV rows,
-a slice in HU, its ``demo_meta.json``."""
+"""Reading a generated data set back in the tests: a digest of its bytes;
+of a demo DeepLesion set its CSV rows, a slice in HU, its
+``demo_meta.json``."""
 import csv
+import hashlib
 import json
 from pathlib import Path
+from typing import Union
 
 import cv2
 import numpy as np
 
 from mmlesion.apps.demo import META_FILE
+
+
+def dataset_digest(root: Union[str, Path]) -> str:
+    """SHA-256 over the relative paths and bytes of every file under root."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob('*') if p.is_file()):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def demo_rows(root: Path) -> list:

@@ -3,7 +3,6 @@
 in the release layout. The study simulator built on it (follow-up studies,
 single-type sets, real lesion sizes, CT volumes) is not installed: it is
 ``projects/study_demo/synthetic/`` of a clone."""
-from .dataset_writer import dataset_digest  # noqa: F401
 from .settings import (BOX_PADDING, META_FILE, SPLIT_CODES,  # noqa: F401
                        DemoDataConfig)
 from .generator import (DeepLesionDemoGenerator,  # noqa: F401

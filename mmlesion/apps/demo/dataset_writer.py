@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Writing a generated dataset folder: all files appear together or not at
 all, and a user folder is never overwritten without ``overwrite``."""
-import hashlib
 import os
 import shutil
 import tempfile
@@ -151,13 +150,3 @@ class DatasetGenerator:
 def round_all(values, digits: int) -> List[float]:
     """``values`` as floats rounded to ``digits`` (the JSON files')."""
     return [round(float(v), digits) for v in values]
-
-
-def dataset_digest(root: Union[str, Path]) -> str:
-    """SHA-256 over the relative paths and bytes of every file under root."""
-    root = Path(root)
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob('*') if p.is_file()):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()

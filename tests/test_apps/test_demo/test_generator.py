@@ -9,11 +9,11 @@ import pytest
 
 from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
 from mmlesion.apps.demo import (BOX_PADDING, META_FILE, SPLIT_CODES,
-                                DeepLesionDemoGenerator,
-                                DemoDataConfig, dataset_digest,
+                                DeepLesionDemoGenerator, DemoDataConfig,
                                 generate_demo_deeplesion)
 from mmlesion.testing import shared_data_root
-from tests.helpers.demo_sets import demo_hu, demo_meta, demo_rows
+from tests.helpers.demo_sets import (dataset_digest, demo_hu, demo_meta,
+                                     demo_rows)
 
 # Tiny but complete: every split, 1/2/5 mm series, 128 px slices.
 TINY = dict(

@@ -12,7 +12,6 @@ import pytest
 import SimpleITK as sitk
 
 from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
-from mmlesion.apps.demo import dataset_digest
 from projects.replicas import release as rr
 from projects.replicas.release import (REPLICA_DATASETS,
                                        generate_release_replica)
@@ -20,6 +19,7 @@ from mmlesion.datasets.replica_marker import (REPLICA_FILE,
                                               REPLICA_FIRST_LINE,
                                               find_replica_marker)
 from mmlesion.testing import shared_data_root
+from tests.helpers.demo_sets import dataset_digest
 
 
 @pytest.fixture(scope='module')

@@ -5,8 +5,8 @@ import importlib.util
 import json
 
 from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
-from mmlesion.apps.demo import dataset_digest
 from mmlesion.testing import repo_root
+from tests.helpers.demo_sets import dataset_digest
 
 ARGS = ['--num-train', '2', '--num-val', '1', '--num-test', '1',
         '--image-size', '96', '--context-mm', '2']

@@ -6,10 +6,11 @@ settings the main job's generator's bytes."""
 import numpy as np
 import pytest
 
-from mmlesion.apps.demo import DeepLesionDemoGenerator, dataset_digest
+from mmlesion.apps.demo import DeepLesionDemoGenerator
 from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
 from projects.study_demo.synthetic.deeplesion import StudyDemoGenerator
-from tests.helpers.demo_sets import demo_hu, demo_meta, demo_rows
+from tests.helpers.demo_sets import (dataset_digest, demo_hu, demo_meta,
+                                     demo_rows)
 
 
 def test_default_study_settings_are_the_main_generator(tmp_path):

@@ -9,13 +9,13 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from mmlesion.apps.demo import dataset_digest
 from projects.study_demo.synthetic.volumes import (GROUND_TRUTH_FILE,
                                                    LUNA16_COLUMNS,
                                                    DemoVolumeConfig,
                                                    DemoVolumeGenerator,
                                                    generate_demo_volumes)
 from mmlesion.testing import repo_root, shared_data_root
+from tests.helpers.demo_sets import dataset_digest
 
 # small scans: the test set renders in ~2 s
 SMALL = dict(num_luna=3, num_kits=1, num_lits=1, size_range=(96, 112),
