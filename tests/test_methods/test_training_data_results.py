@@ -1,32 +1,16 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The typed training data a trained model makes for the next stage of its
-method (the hard regions of 3D-AG's Anchor Based Sampling, LENS's FPR
-proposals) write the files the dict results wrote, byte for byte (the
-tools' end-to-end runs are in
-``tests/test_tools/test_analysis_tools/test_find_hard_regions.py`` and
-``tests/test_methods/test_lens/test_mining/test_mined_dataset_and_tool.py``)."""
+method (LENS's FPR proposals) write the files the dict results wrote, byte
+for byte (the tool's end-to-end run is in
+``tests/test_methods/test_lens/test_mining/test_mined_dataset_and_tool.py``;
+3D-AG's hard regions are the file's own TypedDicts, run end to end in
+``tests/test_tools/test_analysis_tools/test_find_hard_regions.py``)."""
 import json
 
 from mmlesion.datasets.lens.fpr_patches import FORMAT, positive_box_3d
 from mmlesion.methods.lens.fpr_proposals import (FPRProposal,
                                                  FPRProposalCounts,
                                                  FPRProposals)
-from mmlesion.methods.aggregated3d.hard_regions import ScanHardRegions
-
-
-def test_scan_hard_regions_is_the_file_entry():
-    region = dict(kind='hard_negative', center_xyz=[1., 2., 3.],
-                  size_xyz=[4., 4., 4.], score=.9)
-    scan = ScanHardRegions(
-        id='s0', series_uid='1.2.3', img_path='a/s0.mhd',
-        shape_zyx=[8, 16, 16], spacing_zyx=[2., .7, .7],
-        origin_xyz=[0., 0., 0.], direction=[1., 0, 0, 0, 1, 0, 0, 0, 1],
-        regions=[region])
-    old = dict(id='s0', series_uid='1.2.3', img_path='a/s0.mhd',
-               shape_zyx=[8, 16, 16], spacing_zyx=[2., .7, .7],
-               origin_xyz=[0., 0., 0.],
-               direction=[1., 0, 0, 0, 1, 0, 0, 0, 1], regions=[region])
-    assert json.dumps(scan.to_dict()) == json.dumps(old)
 
 
 def test_fpr_proposals_file_is_unchanged():

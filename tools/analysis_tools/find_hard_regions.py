@@ -104,9 +104,9 @@ def main(argv=None) -> List[dict]:
         apply_cv_fold(cfg, args.fold, source=args.config)
     settings = HardRegionSettings(args.neg_score_thr, args.pos_score_thr,
                                   args.max_negatives)
-    scans = [scan.to_dict() for scan in find_hard_regions(
+    scans = find_hard_regions(
         cfg, args.checkpoint, device=args.device, max_scans=args.max_scans,
-        settings=settings)]
+        settings=settings)
     dump_hard_regions(
         args.out, scans, overwrite=args.overwrite, config=args.config,
         checkpoint=args.checkpoint, **asdict(settings))

@@ -3,8 +3,7 @@
 (one round of Anchor Based Sampling, 3D Aggregated Faster R-CNN Sec. IV-C).
 """
 import copy
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -15,36 +14,11 @@ from mmengine.registry import DefaultScope
 from mmdet.registry import DATASETS
 from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                            init_lesion_detector)
+from mmlesion.datasets.volumes.hard_regions import HardRegionScan
 from mmlesion.evaluation.functional.hard_regions import (HardRegionSettings,
                                                          scan_hard_regions)
 from mmlesion.structures.ct_geometry import ScanGrid
 from mmlesion.utils.reporting.progress import track_progress
-from mmlesion.utils.writing.field_record import FieldRecord
-
-
-@dataclass
-class ScanHardRegions(FieldRecord):
-    """The hard regions of one training scan, an entry of a hard-region
-    file (:mod:`mmlesion.datasets.volumes.hard_regions`).
-
-    Args:
-        id (str): the scan's ``img_id``.
-        series_uid (str, optional): its series UID.
-        img_path (str): its file.
-        shape_zyx, spacing_zyx, origin_xyz, direction (list): the grid the
-            model saw (voxels; mm; world mm; row-major 3 x 3 cosines).
-        regions (list[dict]): the hard regions of
-            :func:`~mmlesion.evaluation.functional.hard_regions.
-            scan_hard_regions` (``kind``, world centre and size, score).
-    """
-    id: str
-    series_uid: Optional[str]
-    img_path: str
-    shape_zyx: List[int]
-    spacing_zyx: List[float]
-    origin_xyz: List[float]
-    direction: List[float]
-    regions: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def training_scans_cfg(cfg: Config) -> ConfigDict:
@@ -82,7 +56,7 @@ def find_hard_regions(cfg: Config,
                       device: str = 'cpu',
                       max_scans: Optional[int] = None,
                       settings: HardRegionSettings = HardRegionSettings()
-                      ) -> List[ScanHardRegions]:
+                      ) -> List[HardRegionScan]:
     """Run a trained model over every training scan and list its hard
     regions.
 
@@ -98,8 +72,8 @@ def find_hard_regions(cfg: Config,
         settings (HardRegionSettings): what makes a region hard.
 
     Returns:
-        list[ScanHardRegions]: one per scan (:meth:`ScanHardRegions.
-        to_dict`: an entry of :mod:`mmlesion.datasets.volumes.hard_regions`).
+        list[HardRegionScan]: one per scan, an entry of a hard-region file
+        (:mod:`mmlesion.datasets.volumes.hard_regions`).
     """
     model_cfg = copy.deepcopy(cfg)
     # one progress bar over the scans instead of one per scan
@@ -132,7 +106,7 @@ def find_hard_regions(cfg: Config,
             sample.pred_instances.scores.cpu().numpy(),
             ScanGrid(meta['spacing_zyx'], meta['origin_xyz'], direction),
             info.get('instances', []), settings, where)
-        entries.append(ScanHardRegions(
+        entries.append(HardRegionScan(
             id=str(info['img_id']),
             series_uid=info.get('series_uid'),
             img_path=str(info.get('img_path')),
@@ -141,7 +115,7 @@ def find_hard_regions(cfg: Config,
             origin_xyz=[float(s) for s in meta['origin_xyz']],
             direction=[float(v) for v in direction],
             regions=regions))
-    kinds = [r['kind'] for e in entries for r in e.regions]
+    kinds = [r['kind'] for e in entries for r in e['regions']]
     print_log(
         f'find_hard_regions: {len(entries)} scans, '
         f"{kinds.count('hard_negative')} hard negatives, "

@@ -267,7 +267,7 @@ def abs_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
     path = osp.join(ctx.row_dir, 'hard_regions.json')
     if ctx.train and not osp.isfile(path):
-        scans = [s.to_dict() for s in find_hard_regions(cfg, cfg.load_from)]
+        scans = find_hard_regions(cfg, cfg.load_from)
         dump_hard_regions(path, scans, config=CONFIG,
                           checkpoint=cfg.load_from)
     pipeline = _train_pipeline(cfg)
