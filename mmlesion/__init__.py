@@ -85,7 +85,6 @@ _check('mmengine', mmengine.__version__, mmengine_minimum_version,
 
 # The registrations.
 from . import datasets, evaluation, models, utils  # noqa: E402,F401
-from . import nas  # noqa: E402,F401  (ALB search loop, dataset, optimizers)
 from . import engine, visualization  # noqa: E402,F401  (hooks, drawing)
 from . import structures  # noqa: E402,F401  (3D boxes: IoU, NMS)
 from . import registry  # noqa: E402,F401  (scope 'mmlesion')

@@ -27,7 +27,7 @@ def _child(parent: Registry, *locations: str) -> Registry:
 
 RUNNERS = _child(mmdet_registry.RUNNERS, 'mmlesion.engine')
 RUNNER_CONSTRUCTORS = _child(mmdet_registry.RUNNER_CONSTRUCTORS)
-LOOPS = _child(mmdet_registry.LOOPS, 'mmlesion.engine', 'mmlesion.nas')
+LOOPS = _child(mmdet_registry.LOOPS, 'mmlesion.engine')
 HOOKS = _child(mmdet_registry.HOOKS, 'mmlesion.engine')
 DATASETS = _child(mmdet_registry.DATASETS, 'mmlesion.datasets')
 DATA_SAMPLERS = _child(mmdet_registry.DATA_SAMPLERS, 'mmlesion.datasets')
@@ -35,8 +35,7 @@ TRANSFORMS = _child(mmdet_registry.TRANSFORMS, 'mmlesion.datasets')
 MODELS = _child(mmdet_registry.MODELS, 'mmlesion.models')
 MODEL_WRAPPERS = _child(mmdet_registry.MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = _child(mmdet_registry.WEIGHT_INITIALIZERS)
-OPTIMIZERS = _child(mmdet_registry.OPTIMIZERS, 'mmlesion.engine',
-                    'mmlesion.nas')
+OPTIMIZERS = _child(mmdet_registry.OPTIMIZERS, 'mmlesion.engine')
 OPTIM_WRAPPERS = _child(mmdet_registry.OPTIM_WRAPPERS, 'mmlesion.engine')
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
     mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS, 'mmlesion.engine')

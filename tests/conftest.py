@@ -77,8 +77,8 @@ TOGETHER_FILES = (
     'tests/test_models/test_detectors/test_lens_ddp_step.py',
     'tests/test_datasets/test_lens/test_batch_sampler_ddp.py',
     'tests/test_cli/test_import_mmlesion.py',
-    'tests/test_nas/test_search_loop.py',
-    'tests/test_nas/test_random_search.py',
+    'tests/test_methods/test_elixirnet/test_nas/test_search_loop.py',
+    'tests/test_methods/test_elixirnet/test_nas/test_random_search.py',
 )
 
 

@@ -6,8 +6,8 @@ Every import counts: at module level, inside functions, under
 
 * No module imports a layer above its own: tools > methods > apps >
   protocols > apis >
-  engine/visualization > datasets/models/evaluation (with anchors and
-  nas) > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
+  engine/visualization > datasets/models/evaluation (with anchors)
+  > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
   which imports (registers) every subpackage: inside the package it is an
   upward import like any other and is reported, except in
   ``mmlesion/__init__.py`` itself and in ``mmlesion.testing``. It stays the
@@ -60,7 +60,7 @@ from mmlesion.testing import repo_root
 #: (``mmlesion/registry.py``'s ``METHODS``), which import no method.
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
-    'models', 'anchors', 'nas', 'visualization', 'engine', 'apis',
+    'models', 'anchors', 'visualization', 'engine', 'apis',
     'protocols', 'apps', 'methods')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
@@ -516,7 +516,7 @@ def test_upward_import_is_caught(fake_repo):
     _write(fake_repo, 'mmlesion/datasets/bad.py',
            'def f():\n    from ..apis.run import y  # lazy, still upward\n')
     found = layer_violations(fake_repo)
-    assert len(found) == 1 and 'datasets (layer 5) imports mmlesion.apis.run (layer 11)' \
+    assert len(found) == 1 and 'datasets (layer 5) imports mmlesion.apis.run (layer 10)' \
         in found[0] and 'bad.py:2' in found[0]
 
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Search the Auto-lesion Block genotype (ElixirNet, differentiable search).
 
-Runs :class:`mmlesion.nas.ALBSearchLoop` (first-order DARTS: alternating
+Runs :class:`mmlesion.methods.elixirnet.nas.ALBSearchLoop` (first-order DARTS: alternating
 alpha steps on one half of the training data and weight steps on the other;
 or, with ``train_cfg.strategy='random'``, random search with weight sharing
 for Table 6's "random ALB") through mmengine's runner, with the backbone,
@@ -188,8 +188,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def search_tags(cfg: Config) -> List[str]:
     """Config-name tags of a search outside the paper's (Table 6):
     ``'dartsspace'`` (DARTS' operations), ``'random'`` (random strategy)."""
-    from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
-    from mmlesion.nas.genotype import search_space_tag
+    from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES
+    from mmlesion.methods.elixirnet.nas.genotype import search_space_tag
     head = cfg.get('model', {}).get('roi_head', {}).get('bbox_head', {})
     tags = [search_space_tag(head.get('op_names', None) or ALB_OP_NAMES)]
     if cfg.train_cfg.get('strategy', 'differentiable') != 'differentiable':
@@ -199,7 +199,7 @@ def search_tags(cfg: Config) -> List[str]:
 
 def search_op_names(cfg: Config) -> tuple:
     """The operations of the searched head (the genotype's search space)."""
-    from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+    from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES
     head = cfg.get('model', {}).get('roi_head', {}).get('bbox_head', {})
     return tuple(head.get('op_names', None) or ALB_OP_NAMES)
 
@@ -220,7 +220,7 @@ def output_paths(args: argparse.Namespace, cfg: Config) -> dict:
         FileExistsError: an output exists and ``--overwrite`` is not given.
     """
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.nas.genotype import searched_config_name
+    from mmlesion.methods.elixirnet.nas.genotype import searched_config_name
     target = args.target_config
     if target is None:
         base = cfg.get('searched_config_base')
@@ -357,8 +357,8 @@ def write_ready_config(args: argparse.Namespace, cfg: Config, paths: dict,
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
 
-    from mmlesion.nas import format_genotypes, load_genotypes
-    from mmlesion.nas.genotype import write_searched_config
+    from mmlesion.methods.elixirnet.nas import format_genotypes, load_genotypes
+    from mmlesion.methods.elixirnet.nas.genotype import write_searched_config
     op_names = search_op_names(cfg)
     genotypes = load_genotypes(paths['genotype'], op_names=op_names)
     write_searched_config(genotypes, paths['target'], paths['config'],

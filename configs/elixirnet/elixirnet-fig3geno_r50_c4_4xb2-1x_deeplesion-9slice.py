@@ -6,6 +6,9 @@ _base_ = [
     './faster-rcnn_r50_c4_4xb2-1x_deeplesion-9slice.py',
     '../_base_/models/elixirnet_components.py'
 ]
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.elixirnet'],
+    allow_failed_imports=False)
 
 model = dict(
     rpn_head=_base_.trpn_head,

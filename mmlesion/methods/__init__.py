@@ -5,9 +5,11 @@ Each ``mmlesion/methods/<name>/`` registers what it tells each engine in
 that engine's registry (:mod:`mmlesion.utils.method_registry`): its config
 keys and whole-scan steps when imported, its paper tables from the module
 it names in ``PAPER_TABLES_MODULE`` (its ``tables.py``, imported by the
-paper harness only); its models, datasets and
-configs stay where mmdet users look for them (``mmlesion/models``,
-``mmlesion/datasets``, ``configs/<name>/``). Every package here is imported
+paper harness only). What only it adds (its models, datasets, search)
+lives in it too, registered when it is imported, as mmdet's ``projects/``
+do: its configs under ``configs/<name>/`` import it through
+``custom_imports``; a component two methods share stays in the core
+(``mmlesion/models``, ``mmlesion/datasets``). Every package here is imported
 with this one, so a new method is a new folder (docs/adding_a_method.md).
 """
 import importlib

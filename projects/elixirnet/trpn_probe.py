@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Does the TruncatedRPN mask do what ElixirNet says? An after-run check of
-a trained :class:`~mmlesion.models.dense_heads.TruncatedRPNHead`.
+a trained :class:`~mmlesion.methods.elixirnet.models.TruncatedRPNHead`.
 
 ElixirNet (Jiang et al., AAAI 2020, "TruncatedRPN") thresholds a predicted
 location map ``p`` at its mean so that "this mechanism can filter out half

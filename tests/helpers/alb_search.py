@@ -1,10 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Tiny pieces for testing the ALB search (:mod:`mmlesion.nas`).
+"""Tiny pieces for testing the ALB search (:mod:`mmlesion.methods.elixirnet.nas`).
 
 A Faster R-CNN with a search-mode ALB head (ResNet-18 layout with 8 base
 channels, 16-channel FPN), its plain-mmdet "baseline" twin, a fake 3-slice
 dataset registered as ``NASFakeLesionDataset`` (64 x 64 inputs) and a
-complete runner config for :class:`mmlesion.nas.ALBSearchLoop`. Importing
+complete runner config for :class:`mmlesion.methods.elixirnet.nas.ALBSearchLoop`. Importing
 this module registers the fake dataset; nothing else imports it.
 """
 from typing import Optional

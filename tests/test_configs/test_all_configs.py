@@ -8,7 +8,9 @@ found by globbing, so configs that other folders add are covered
 without editing this file. Models are built as the config has them
 (``init_cfg`` included) but ``init_weights`` is never called, so nothing is
 fetched; every ``Pretrained`` source and ``load_from`` is resolved with
-:func:`mmlesion.utils.resolve_checkpoint_source` instead.
+:func:`mmlesion.utils.resolve_checkpoint_source` instead. A config naming a
+component of a method home (``mmlesion/methods/<name>/``) imports that home
+in its ``custom_imports``: ``import mmlesion`` registers none of them.
 """
 import copy
 import gc
@@ -17,11 +19,13 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+from mmdet import registry as mmdet_registry
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
+import mmlesion.methods  # noqa: F401  (every method home's components)
 from projects.study_demo.config_smoke import amp_config_problems
 from mmlesion.testing import repo_root
 from mmlesion.utils import (find_unknown_config_keys,
@@ -70,6 +74,32 @@ def _check_source(name: str, source: str) -> str:
     return resolved
 
 
+def _types(node) -> Iterator[str]:
+    """Every string ``type`` of the dicts in ``node``."""
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield node['type']
+        node = list(node.values())
+    if isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _types(value)
+
+
+def method_homes_needed(cfg) -> List[str]:
+    """The method homes (``mmlesion.methods.<name>``) whose components
+    ``cfg`` names, found in mmdet's registries."""
+    registries = [r for r in vars(mmdet_registry).values()
+                  if isinstance(r, type(MODELS))]
+    homes = set()
+    for name in _types(cfg.to_dict()):
+        for registry in registries:
+            obj = registry.module_dict.get(name)
+            module = getattr(obj, '__module__', '')
+            if module.startswith('mmlesion.methods.'):
+                homes.add('.'.join(module.split('.')[:3]))
+    return sorted(homes)
+
+
 def test_configs_found():
     assert len(CONFIGS) >= 40
     assert any(c.startswith('elixirnet/') for c in CONFIGS)
@@ -82,6 +112,9 @@ def test_config_loads_builds_and_resolves(name):
     assert find_unknown_config_keys(cfg) == [], name
     assert cfg.get('default_scope') == 'mmdet', name
     assert amp_config_problems(cfg) == [], name  # AMP-safe RPN settings
+    imports = cfg.get('custom_imports', {}).get('imports', [])
+    assert [h for h in method_homes_needed(cfg) if h not in imports] == [], (
+        f'{name}: add the method home to custom_imports')
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(copy.deepcopy(cfg.model))
     assert sum(p.numel() for p in model.parameters()) > 0
@@ -105,3 +138,10 @@ def test_config_loads_builds_and_resolves(name):
         for source in sources:
             assert _check_source(name, source).startswith('https://'), (
                 name, source)
+
+
+def test_a_method_component_needs_its_home():
+    cfg = Config(dict(model=dict(
+        type='FasterRCNN', rpn_head=dict(type='TruncatedRPNHead'),
+        roi_head=dict(type='StandardRoIHead'))))
+    assert method_homes_needed(cfg) == ['mmlesion.methods.elixirnet']

@@ -190,7 +190,7 @@ def _alb_ops(bbox_head: dict) -> List[str]:
     """The operations an ALB head can run: its genotypes', or its search
     space when it searches."""
     if bbox_head.get('search'):
-        from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+        from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES
         return list(bbox_head.get('op_names') or ALB_OP_NAMES)
     genotypes = bbox_head.get('genotypes') or {}
     return [op[0] for cell in genotypes.values() for op in cell['ops']]

@@ -17,8 +17,8 @@ from mmengine.registry import DefaultScope, init_default_scope
 
 import mmlesion  # noqa: F401  (registers)
 from mmlesion.apps.demo import generate_demo_deeplesion
-from mmlesion.nas import load_genotypes
-from mmlesion.nas.genotype import check_genotypes
+from mmlesion.methods.elixirnet.nas import load_genotypes
+from mmlesion.methods.elixirnet.nas.genotype import check_genotypes
 from mmlesion.testing import get_config, repo_root
 
 # `python tools/...` runs fork a process that imported mmdet once
@@ -353,7 +353,7 @@ def test_table6_demo_configs_differ_only_where_they_should():
     base = get_config(DEMO)
     darts = get_config(DEMO_DARTS)
     rand = get_config(DEMO_RANDOM)
-    from mmlesion.models.layers.alb_ops import DARTS_OP_NAMES
+    from mmlesion.methods.elixirnet.models.alb_ops import DARTS_OP_NAMES
     assert tuple(darts.model.roi_head.bbox_head.op_names) == DARTS_OP_NAMES
     assert 'op_names' not in base.model.roi_head.bbox_head
     assert rand.train_cfg.strategy == 'random'
@@ -408,7 +408,7 @@ def test_table6_demo_search_writes_a_ready_config(tmp_path, config, tag):
         f'elixirnet-alb-searched-{tag}_r18-tiny_fpn_1x_deeplesion-demo.py')
     ready = Config.fromfile(path)
     head = ready.model.roi_head.bbox_head
-    from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
+    from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
     op_names = DARTS_OP_NAMES if tag == 'dartsspace' else ALB_OP_NAMES
     assert tuple(head.get('op_names', ALB_OP_NAMES)) == op_names
     assert check_genotypes(head.genotypes, op_names=op_names) == \
@@ -427,9 +427,9 @@ def test_genotype_without_non_local_is_refused_for_the_rtm_target(tmp_path):
     names the file, the reason and the way out."""
     from types import SimpleNamespace
 
-    from mmlesion.models.roi_heads.bbox_heads.alb_bbox_head import \
+    from mmlesion.methods.elixirnet.models.alb_bbox_head import \
         DEFAULT_ALB_GENOTYPES
-    from mmlesion.nas import format_genotypes
+    from mmlesion.methods.elixirnet.nas import format_genotypes
     tool = load_tool()
     args = _demo_args(tool, tmp_path)
     args.argv = []

@@ -17,7 +17,7 @@ elixirnet_anchor_generator = dict(
 # 0.5 and is supervised by the RPN's own anchor assignment through a
 # class-balanced sigmoid cross-entropy (positive and negative locations weigh
 # half each: ln 2 at initialisation, the scale of the objectness loss). See
-# mmlesion/models/dense_heads/truncated_rpn_head.py.
+# mmlesion/methods/elixirnet/models/truncated_rpn_head.py.
 trpn_head = dict(
     type='TruncatedRPNHead',
     anchor_generator=elixirnet_anchor_generator,

@@ -3,7 +3,7 @@
 # baseline, halves of the TRAIN split, 15 epochs, optimisers, first-order
 # DARTS) over "the search space in image classification NAS works directly",
 # i.e. DARTS' 8 operations (Liu, Simonyan and Yang 2019) instead of the
-# paper's 9: mmlesion.models.layers.alb_ops.DARTS_OP_NAMES (none,
+# paper's 9: mmlesion.methods.elixirnet.models.alb_ops.DARTS_OP_NAMES (none,
 # max_pool_3x3, avg_pool_3x3, skip_connect and DARTS' separable / dilated
 # convolutions, named darts_sep_conv_3x3/5x5, darts_dil_conv_3x3/5x5 since
 # they differ from ours; see the alb_ops docstring).

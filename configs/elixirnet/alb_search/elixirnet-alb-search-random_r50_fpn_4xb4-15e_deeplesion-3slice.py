@@ -2,7 +2,7 @@
 # ALB search (elixirnet-alb-search_r50_fpn_4xb4-15e_deeplesion-3slice.py:
 # same search space, frozen FPN baseline, halves of the TRAIN split, 15
 # epochs, weight optimiser and schedule) with the differentiable strategy
-# replaced by random search with weight sharing (mmlesion.nas.ALBSearchLoop,
+# replaced by random search with weight sharing (mmlesion.methods.elixirnet.nas.ALBSearchLoop,
 # strategy='random'): every weight step trains the search head with a
 # genotype drawn uniformly (one operation per entry, distinct inputs), alpha
 # is never stepped; at the end 1000 drawn genotypes are ranked by the

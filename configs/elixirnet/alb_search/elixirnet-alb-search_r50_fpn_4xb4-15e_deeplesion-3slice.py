@@ -19,7 +19,7 @@
 #   python -m torch.distributed.run --nproc_per_node=4 tools/search_alb.py \
 #       THIS_CONFIG --launcher pytorch [--load-from BASELINE.pth]
 # Result: {work_dir}/genotype.py, a `genotypes = dict(normal=, reduce=)`
-# snippet for the ElixirNet configs (mmlesion.nas.apply_genotypes).
+# snippet for the ElixirNet configs (mmlesion.methods.elixirnet.nas.apply_genotypes).
 _base_ = ['../elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py']
 
 branch_channels = 16  # D of the search

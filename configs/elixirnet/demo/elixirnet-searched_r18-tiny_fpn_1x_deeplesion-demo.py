@@ -11,7 +11,7 @@
 # 3 min 47 s wall on 2 CPU cores shared with other jobs. This is a demo
 # search on synthetic data, not the paper's block (the paper-text genotype is
 # alb_genotypes in ../_base_/models/elixirnet_components.py).
-# Written by tools/search_alb.py (mmlesion.nas.write_searched_config): the
+# Written by tools/search_alb.py (mmlesion.methods.elixirnet.nas.write_searched_config): the
 # target config with the searched Auto-lesion Block genotypes.
 _base_ = ['./elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py']
 

@@ -4,5 +4,8 @@ _base_ = [
     './faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',
     '../../_base_/models/elixirnet_components.py'
 ]
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.elixirnet'],
+    allow_failed_imports=False)
 
 model = dict(rpn_head=_base_.trpn_head)

@@ -7,6 +7,9 @@ _base_ = [
     './faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',
     '../../_base_/models/elixirnet_components.py'
 ]
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.elixirnet'],
+    allow_failed_imports=False)
 
 demo_alb_head = dict(
     in_channels=32, roi_feat_size=7, conv_out_channels=32)

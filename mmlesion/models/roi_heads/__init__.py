@@ -1,4 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from . import bbox_heads  # noqa: F401
-from .alb_roi_head import ALBRoIHead  # noqa: F401
 from .aggregated_fprn_head_3d import AggregatedFPRNHead3D  # noqa: F401

@@ -321,7 +321,7 @@ def study_row(key: str, searched_genotype: Optional[str] = None,
     multi-type rows the TRPN+ALB row's checkpoint."""
     import mmlesion  # noqa: F401  (registers components)
     from projects.study_demo.study import RowContext, StudyRow
-    from mmlesion.nas import apply_genotypes
+    from mmlesion.methods.elixirnet.nas import apply_genotypes
     label, config, overrides = DEMO_ROWS[key]
     prepare, fingerprint = None, {}
     if key in SEARCH_ROWS:
@@ -459,7 +459,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     import mmlesion  # noqa: F401  (registers components)
     from projects.study_demo.study import (maybe_run_seed_jobs, run_study,
                                      settings_from_args, write_study_report)
-    from mmlesion.nas import load_genotypes
+    from mmlesion.methods.elixirnet.nas import load_genotypes
     from mmlesion.utils import demo_data_root
     if args.searched_genotype:
         load_genotypes(args.searched_genotype)  # fail early on a bad file

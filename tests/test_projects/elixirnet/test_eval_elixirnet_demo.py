@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mmlesion.apps.demo import generate_demo_deeplesion
-from mmlesion.nas import dump_genotypes
+from mmlesion.methods.elixirnet.nas import dump_genotypes
 from mmlesion.testing import repo_root
 
 

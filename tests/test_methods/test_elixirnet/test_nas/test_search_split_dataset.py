@@ -3,7 +3,7 @@
 import pytest
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.nas import SearchSplitDataset, split_indices
+from mmlesion.methods.elixirnet.nas import SearchSplitDataset, split_indices
 from tests.helpers.alb_search import NASFakeLesionDataset
 
 

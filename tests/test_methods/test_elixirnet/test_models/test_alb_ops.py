@@ -2,11 +2,10 @@
 import pytest
 import torch
 
-from mmlesion.models.layers import ALB_OP_NAMES, build_alb_op
-from mmlesion.models.layers.alb_ops import (DARTS_OP_NAMES, KNOWN_OP_NAMES,
-                                            DartsDilConv, DartsSepConv,
-                                            FactorizedReduce, MaxPool3x3,
-                                            SepConv)
+from mmlesion.methods.elixirnet.models import ALB_OP_NAMES, build_alb_op
+from mmlesion.methods.elixirnet.models.alb_ops import (
+    DARTS_OP_NAMES, KNOWN_OP_NAMES, DartsDilConv, DartsSepConv,
+    FactorizedReduce, MaxPool3x3, SepConv)
 
 PAPER_OPS = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3',
              'sep_conv_5x5', 'sep_conv_1x3_3x1', 'dil_conv_3x3_d3',

@@ -6,9 +6,9 @@ import torch
 from mmdet.registry import MODELS
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.layers import ALBCell
-from mmlesion.models.roi_heads.bbox_heads import (DEFAULT_ALB_GENOTYPES,
-                                                  ALBBBoxHead)
+from mmlesion.methods.elixirnet.models import ALBCell
+from mmlesion.methods.elixirnet.models import (DEFAULT_ALB_GENOTYPES,
+                                               ALBBBoxHead)
 
 
 def _head_cfg(**kwargs):

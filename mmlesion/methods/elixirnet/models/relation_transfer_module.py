@@ -28,7 +28,7 @@ class RelationTransferModule(BaseModule):
       activation; ``out_channels`` = the paper's ``E`` = 128.
 
     The binary classifier is the pretrained lesion-vs-background one
-    (:class:`~mmlesion.models.roi_heads.bbox_heads.RTMBBoxHead` loads it),
+    (:class:`~mmlesion.methods.elixirnet.models.RTMBBoxHead` loads it),
     frozen by default so that ``M`` stays the transferred embedding.
 
     Args:

@@ -9,14 +9,14 @@ architecture sampled uniformly per minibatch, then rank 1000 sampled
 architectures by their validation error on 10 minibatches, evaluate the best
 10 on the whole validation split and keep the best one.
 
-A genotype is the ALB format (:mod:`mmlesion.models.layers.alb_cell`): per
+A genotype is the ALB format (:mod:`mmlesion.methods.elixirnet.models.alb_cell`): per
 branch two ``(operation, input_index)`` entries. As their ``sample_arch``,
 :func:`sample_genotypes` draws every operation uniformly (``none``
 included) and, for branch ``b >= 2``, two **distinct** inputs among ``0 ..
 b - 1`` (in increasing order, as the argmax derivation writes them); branch
 1 can only read the cell input (ALB cells have one input), so both of its
 entries read input 0. :class:`RandomSearchMixin` holds the random strategy
-of :class:`~mmlesion.nas.ALBSearchLoop`.
+of :class:`~mmlesion.methods.elixirnet.nas.ALBSearchLoop`.
 """
 import contextlib
 import itertools
@@ -104,7 +104,7 @@ def sampled(head: nn.Module, genotypes: Dict[str, dict]):
 
 
 class RandomSearchMixin:
-    """The random strategy of :class:`~mmlesion.nas.ALBSearchLoop`: the
+    """The random strategy of :class:`~mmlesion.methods.elixirnet.nas.ALBSearchLoop`: the
     draws and Li and Talwalkar's final ranking, on the loop's attributes
     (``search_head``, ``arch_dataloader``, ``sample_seed``, ...).
     """

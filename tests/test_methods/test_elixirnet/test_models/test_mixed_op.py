@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmlesion.models.layers import ALB_OP_NAMES, MixedOp
+from mmlesion.methods.elixirnet.models import ALB_OP_NAMES, MixedOp
 
 
 @pytest.mark.parametrize('stride', [1, 2])

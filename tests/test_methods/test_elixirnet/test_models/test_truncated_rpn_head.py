@@ -11,7 +11,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401  (registers TruncatedRPNHead)
-from mmlesion.models.dense_heads import TruncatedRPNHead
+from mmlesion.methods.elixirnet.models import TruncatedRPNHead
 
 IMG = 64
 STRIDES = [4, 8]

@@ -4,8 +4,9 @@ import copy
 import pytest
 import torch
 
-from mmlesion.models.layers import (ALB_OP_NAMES, ALBCell, MixedOp,
-                                    NonLocalGraph, normalize_genotype)
+from mmlesion.methods.elixirnet.models import (ALB_OP_NAMES, ALBCell, MixedOp,
+                                               NonLocalGraph,
+                                               normalize_genotype)
 
 GENOTYPE = dict(
     ops=[('non_local', 0), ('dil_conv_3x3_d3', 0), ('dil_conv_3x3_d5', 0),
@@ -190,7 +191,7 @@ def test_search_cell_runs_a_genotype_on_shared_weights():
 def test_cells_with_the_darts_operation_set():
     """Table 6 "ALB w/o our search space": search and discrete cells over
     DARTS_OP_NAMES; the paper's set rejects DARTS' operations."""
-    from mmlesion.models.layers.alb_ops import DARTS_OP_NAMES
+    from mmlesion.methods.elixirnet.models.alb_ops import DARTS_OP_NAMES
     cell = ALBCell(16, 32, True, search=True, op_names=DARTS_OP_NAMES)
     assert cell.arch_alpha.shape == (10, 8)
     assert cell(_x(), [2, 3]).shape == (5, 32, 4, 4)

@@ -11,7 +11,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import ConfigDict
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.roi_heads import ALBRoIHead
+from mmlesion.methods.elixirnet.models import ALBRoIHead
 
 
 def _tiny_faster_rcnn(bbox_head: dict) -> ConfigDict:

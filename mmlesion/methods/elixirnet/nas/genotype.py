@@ -26,9 +26,10 @@ import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.model import is_model_wrapper
 
-from mmlesion.models.layers.alb_cell import normalize_genotype
-from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
 from mmlesion.utils.writing.atomic import atomic_write_text
+
+from ..models.alb_cell import normalize_genotype
+from ..models.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
 
 GENOTYPE_KEYS = ('normal', 'reduce')
 
@@ -170,7 +171,7 @@ def dump_genotypes(genotypes: dict,
         "# model = dict(roi_head=dict(bbox_head=dict("
         'genotypes={{_base_.genotypes}}' +
         ('' if own_space else ', op_names={{_base_.op_names}}') + ')))',
-        '# or mmlesion.nas.apply_genotypes(cfg, <this file>).',
+        '# or mmlesion.methods.elixirnet.nas.apply_genotypes(cfg, <this file>).',
     ]
     text = '\n'.join(lines) + '\n' + format_genotypes(genotypes)
     if not own_space:
@@ -345,7 +346,7 @@ def write_searched_config(genotypes: dict,
     body = format_genotypes(genotypes).splitlines()[1:]  # drop 'genotypes ='
     lines = [f'# {line}'.rstrip() for line in (provenance or '').splitlines()]
     lines += [
-        '# Written by tools/search_alb.py (mmlesion.nas.'
+        '# Written by tools/search_alb.py (mmlesion.methods.elixirnet.nas.'
         'write_searched_config): the',
         '# target config with the searched Auto-lesion Block genotypes.',
         f'_base_ = [{base!r}]',

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.roi_heads.bbox_heads import (DEFAULT_ALB_GENOTYPES,
-                                                  RTMBBoxHead)
+from mmlesion.methods.elixirnet.models import (DEFAULT_ALB_GENOTYPES,
+                                               RTMBBoxHead)
 
 _TWO_GRAPHS = [('non_local', 0), ('non_local', 0), ('skip_connect', 0),
                ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 2),
@@ -293,7 +293,7 @@ def test_load_moves_fc_cls_and_drops_fc_reg(monkeypatch):
     dropped; it is logged."""
     logged = []
     monkeypatch.setattr(
-        'mmlesion.models.roi_heads.bbox_heads.rtm_bbox_head.print_log',
+        'mmlesion.methods.elixirnet.models.rtm_bbox_head.print_log',
         lambda msg, logger=None, **kw: logged.append((msg, logger)))
     pretrained, state = _single_class_state()
     head = MODELS.build(_cfg())

@@ -8,9 +8,8 @@ from mmdet.registry import MODELS
 from mmengine.logging import print_log
 from torch import Tensor
 
-from mmlesion.models.layers.relation_transfer_module import \
-    RelationTransferModule
 from .alb_bbox_head import ALBBBoxHead
+from .relation_transfer_module import RelationTransferModule
 
 
 @MODELS.register_module()

@@ -13,10 +13,9 @@ from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 from torch import Tensor
 
-from mmlesion.models.layers.alb_cell import ALBCell, normalize_genotype
-from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
-from mmlesion.models.layers.nonlocal_graph import (NonLocalGraph,
-                                                   check_num_rois)
+from .alb_cell import ALBCell, normalize_genotype
+from .alb_ops import ALB_OP_NAMES
+from .nonlocal_graph import NonLocalGraph, check_num_rois
 
 #: Genotypes written from the paper's text description of Figure 3 (its
 #: exact wiring is not in the text); used when neither ``genotypes`` nor
@@ -48,7 +47,7 @@ class ALBBBoxHead(BBoxHead):
     RoI size: use 14 in full-size configs so that the atrous convolutions
     see real context (14 -> 7 -> 4), 7 for demo models. The Non-local
     operator builds one graph per image, so ``forward`` needs ``num_rois``
-    (RoIs per image), which :class:`~mmlesion.models.roi_heads.ALBRoIHead`
+    (RoIs per image), which :class:`~mmlesion.methods.elixirnet.models.ALBRoIHead`
     passes. After each forward, :attr:`last_adjacency` holds, per image, the
     detached ``(R_i, R_i)`` graph ``E`` of the ALB (the mean over its
     Non-local operations; the ALBr's if the ALB has none).
@@ -69,7 +68,7 @@ class ALBBBoxHead(BBoxHead):
         num_reduction_cells (int): number of ALBr cells. Defaults to 2.
         num_branches (int): B, branches per cell. Defaults to 4.
         genotypes (dict, optional): ``dict(normal=genotype, reduce=genotype)``
-            (format: :mod:`mmlesion.models.layers.alb_cell`). Defaults to
+            (format: :mod:`mmlesion.methods.elixirnet.models.alb_cell`). Defaults to
             :data:`DEFAULT_ALB_GENOTYPES` unless ``search`` is True.
         search (bool): build the search (mixed) cells. Defaults to False.
         op_names (Sequence[str]): candidate operations (the genotypes are
@@ -244,7 +243,7 @@ class ALBBBoxHead(BBoxHead):
         ElixirNet Table 6 "random ALB": random search with weight sharing
         (Li and Talwalkar 2019) trains and scores sampled architectures on
         the shared weights of the mixed edges (alpha unused);
-        :class:`~mmlesion.nas.ALBSearchLoop` with ``strategy='random'`` sets
+        :class:`~mmlesion.methods.elixirnet.nas.ALBSearchLoop` with ``strategy='random'`` sets
         them here.
 
         Args:

@@ -59,7 +59,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
     After every epoch the genotype derived by the cells' ``genotype()`` is
     logged and written to ``{work_dir}/genotypes/epoch_{k}.py``; at the end
     to ``{work_dir}/genotype.py``, a config snippet ``genotypes = dict(...)``
-    (see :mod:`mmlesion.nas.genotype`).
+    (see :mod:`mmlesion.methods.elixirnet.nas.genotype`).
 
     For distributed runs set ``find_unused_parameters = True`` in the config
     (or ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
@@ -68,7 +68,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
 
     **Random strategy** (``strategy='random'``; ElixirNet Table 6, "random
     ALB"): Li and Talwalkar's random search with weight sharing under the
-    differentiable search's budget (:mod:`mmlesion.nas.random_search`,
+    differentiable search's budget (:mod:`mmlesion.methods.elixirnet.nas.random_search`,
     :meth:`~.RandomSearchMixin.select_random_genotypes`): one weight step
     per iteration with a genotype drawn uniformly, alpha never stepped;
     this run's draws are kept in :attr:`sampled_genotypes`.

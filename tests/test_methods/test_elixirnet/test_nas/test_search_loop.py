@@ -12,8 +12,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.nas import (ALBSearchLoop, SearchSplitDataset, derive_genotypes,
-                          load_genotypes)
+from mmlesion.methods.elixirnet.nas import (ALBSearchLoop, SearchSplitDataset,
+                                            derive_genotypes, load_genotypes)
 from tests.helpers.alb_search import (baseline_detector_cfg, clone_state,
                                          search_cfg)
 

@@ -16,11 +16,13 @@ from mmengine.runner import Runner
 from scipy.stats import chisquare
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
-from mmlesion.nas import load_genotypes
-from mmlesion.nas.genotype import check_genotypes
-from mmlesion.nas.random_search import (CANDIDATE_STREAM, TRAIN_STREAM,
-                                        genotype_rng, sample_genotypes)
+from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
+from mmlesion.methods.elixirnet.nas import load_genotypes
+from mmlesion.methods.elixirnet.nas.genotype import check_genotypes
+from mmlesion.methods.elixirnet.nas.random_search import (CANDIDATE_STREAM,
+                                                          TRAIN_STREAM,
+                                                          genotype_rng,
+                                                          sample_genotypes)
 from tests.helpers.alb_search import (baseline_detector_cfg, clone_state,
                                          search_cfg)
 

@@ -135,7 +135,7 @@ class ALBCell(BaseModule):
             ``genotype`` and ``search`` must be given.
         num_branches (int): B. Defaults to 4.
         op_names (Sequence[str]): candidate operations, a subset of
-            :data:`~mmlesion.models.layers.alb_ops.KNOWN_OP_NAMES` (the
+            :data:`~mmlesion.methods.elixirnet.models.alb_ops.KNOWN_OP_NAMES` (the
             paper's 9 by default; ``DARTS_OP_NAMES`` for Table 6).
         norm_cfg (dict, optional): norm config; defaults to BN in discrete
             mode and affine-free BN in search mode (DARTS).

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmlesion.models.layers import RelationTransferModule
+from mmlesion.methods.elixirnet.models import RelationTransferModule
 
 
 def _inputs(num_rois=(3, 4), channels=16, seed=0):

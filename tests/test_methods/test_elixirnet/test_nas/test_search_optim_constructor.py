@@ -9,7 +9,7 @@ from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.nas import split_arch_params
+from mmlesion.methods.elixirnet.nas import split_arch_params
 from tests.helpers.alb_search import tiny_detector_cfg
 
 WEIGHT = dict(type='OptimWrapper',

@@ -10,9 +10,9 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
-from mmlesion.models.roi_heads.bbox_heads import (DEFAULT_ALB_GENOTYPES,
-                                                  ALBBBoxHead)
+from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES
+from mmlesion.methods.elixirnet.models import (DEFAULT_ALB_GENOTYPES,
+                                               ALBBBoxHead)
 
 #: ops of a search head kept small (the paper's 9 would be slow here)
 _SEARCH_OPS = ('none', 'skip_connect', 'sep_conv_3x3', 'non_local')

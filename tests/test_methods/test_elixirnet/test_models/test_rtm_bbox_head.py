@@ -7,8 +7,8 @@ from mmdet.registry import MODELS
 from mmengine.runner.checkpoint import load_state_dict
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.roi_heads.bbox_heads import (DEFAULT_ALB_GENOTYPES,
-                                                  RTMBBoxHead)
+from mmlesion.methods.elixirnet.models import (DEFAULT_ALB_GENOTYPES,
+                                               RTMBBoxHead)
 
 
 def _cfg(type='RTMBBoxHead', num_classes=8, **kwargs):

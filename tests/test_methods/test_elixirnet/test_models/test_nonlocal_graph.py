@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlesion.models.layers import NonLocalGraph
+from mmlesion.methods.elixirnet.models import NonLocalGraph
 
 
 def _features(num_rois=(3, 5), channels=8, size=7, seed=0):

@@ -4,9 +4,10 @@ import pytest
 from mmengine.config import Config
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.roi_heads.bbox_heads import DEFAULT_ALB_GENOTYPES
-from mmlesion.nas import (apply_genotypes, check_genotypes, dump_genotypes,
-                          format_genotypes, load_genotypes)
+from mmlesion.methods.elixirnet.models import DEFAULT_ALB_GENOTYPES
+from mmlesion.methods.elixirnet.nas import (apply_genotypes, check_genotypes,
+                                            dump_genotypes, format_genotypes,
+                                            load_genotypes)
 
 
 def test_round_trip(tmp_path):
@@ -68,7 +69,7 @@ def test_bad_snippets(tmp_path):
 
 # ------------------------------------------------ ready-config names, spaces
 def test_searched_config_name_drops_the_fig3geno_tag():
-    from mmlesion.nas.genotype import searched_config_name
+    from mmlesion.methods.elixirnet.nas.genotype import searched_config_name
     assert searched_config_name(
         'configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-'
         '3slice.py') == \
@@ -91,8 +92,8 @@ def test_searched_config_name_drops_the_fig3geno_tag():
 
 
 def test_search_space_tag():
-    from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
-    from mmlesion.nas.genotype import search_space_tag
+    from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
+    from mmlesion.methods.elixirnet.nas.genotype import search_space_tag
     assert search_space_tag(ALB_OP_NAMES) is None
     assert search_space_tag(list(DARTS_OP_NAMES)) == 'dartsspace'
     assert search_space_tag(ALB_OP_NAMES[:4]) == 'customspace'
@@ -112,8 +113,8 @@ DARTS_GENOTYPES = dict(
 def test_darts_space_snippet_round_trip(tmp_path):
     """A DARTS-space snippet records its op_names; reading it checks the
     genotypes against them, not against the paper's 9."""
-    from mmlesion.models.layers.alb_ops import DARTS_OP_NAMES
-    from mmlesion.nas.genotype import load_op_names
+    from mmlesion.methods.elixirnet.models.alb_ops import DARTS_OP_NAMES
+    from mmlesion.methods.elixirnet.nas.genotype import load_op_names
     path = str(tmp_path / 'genotype.py')
     with pytest.raises(ValueError, match='unknown operation'):
         dump_genotypes(DARTS_GENOTYPES, path)  # the paper's space
@@ -122,7 +123,7 @@ def test_darts_space_snippet_round_trip(tmp_path):
     assert load_genotypes(path) == check_genotypes(DARTS_GENOTYPES,
                                                    op_names=DARTS_OP_NAMES)
     with pytest.raises(ValueError, match='unknown operation'):
-        from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+        from mmlesion.methods.elixirnet.models.alb_ops import ALB_OP_NAMES
         load_genotypes(path, op_names=ALB_OP_NAMES)
     # a paper-space snippet has no op_names line (unchanged format)
     own = dump_genotypes(DEFAULT_ALB_GENOTYPES, str(tmp_path / 'own.py'))
@@ -141,8 +142,8 @@ def test_darts_space_ready_config_builds_and_trains_a_step(tmp_path):
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
 
-    from mmlesion.models.layers.alb_ops import DARTS_OP_NAMES
-    from mmlesion.nas.genotype import write_searched_config
+    from mmlesion.methods.elixirnet.models.alb_ops import DARTS_OP_NAMES
+    from mmlesion.methods.elixirnet.nas.genotype import write_searched_config
     from mmlesion.testing import repo_root
     from tests.helpers.alb_search import tiny_detector_cfg
     from mmlesion.testing.det_batches import det_sample

@@ -26,7 +26,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.roi_heads import ALBRoIHead
+from mmlesion.methods.elixirnet.models import ALBRoIHead
 
 STRIDES = (4, 8, 16, 32)
 
