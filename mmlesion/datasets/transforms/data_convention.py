@@ -4,7 +4,8 @@ their interval and the pixel spacing of the pictures it sees
 (:func:`pipeline_convention`), recorded with a checkpoint at training time
 (:class:`~mmlesion.engine.hooks.DataConventionHook`) and used by whole-scan
 inference (:mod:`mmlesion.apis.whole_scan.settings`)."""
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Iterable, Mapping, Optional, Sequence, Tuple,
+                    TypedDict)
 
 import numpy as np
 
@@ -19,6 +20,26 @@ DEFAULT_INTERVAL_MM = 2.0
 #: Key of a checkpoint's ``meta`` recording the convention of the training
 #: data (:class:`~mmlesion.engine.hooks.DataConventionHook`).
 DATA_CONVENTION_KEY = 'mmlesion_data_convention'
+
+
+class DataConvention(TypedDict):
+    """The input convention of a 2.5D model, the record a checkpoint's
+    ``meta`` holds under :data:`DATA_CONVENTION_KEY`.
+
+    Attributes:
+        num_slices (int): slices of an input.
+        interval_mm (float, optional): their interval (None: the loader
+            does not set it).
+        pixel_spacing (float, optional): mm/px of what the model sees
+            (None: unknown).
+        images (int): how many images gave ``pixel_spacing``.
+    """
+    num_slices: int
+    interval_mm: Optional[float]
+    pixel_spacing: Optional[float]
+    images: int
+
+
 #: Parts of transform names that crop or pad to a size the pipeline does
 #: not tell (a later fixed-size ``Resize`` then scales by an unknown factor).
 _SIZE_CHANGING = ('Crop', 'Clip', 'Pad')
@@ -100,7 +121,8 @@ def _pipeline_spacing(steps: Sequence[Mapping], spacing: Optional[float],
 
 
 def pipeline_convention(pipeline: Sequence[Mapping],
-                        images: Iterable[Mapping] = ()) -> Optional[dict]:
+                        images: Iterable[Mapping] = ()
+                        ) -> Optional[DataConvention]:
     """The input convention a 2.5D pipeline gives its model: the slices,
     their interval and the pixel spacing (mm/px) of what the model sees.
 
@@ -118,10 +140,8 @@ def pipeline_convention(pipeline: Sequence[Mapping],
             pixel spacing is then the median over them. Defaults to none.
 
     Returns:
-        dict | None: ``num_slices``, ``interval_mm`` (None where the loader
-        does not set it), ``pixel_spacing`` (None: unknown) and ``images``
-        (how many images gave it: 0 for ``ResampleToSpacing`` alone); None
-        for a pipeline without ``LoadDeepLesionSlices``.
+        DataConvention | None: ``images`` is 0 for ``ResampleToSpacing``
+        alone; None for a pipeline without ``LoadDeepLesionSlices``.
     """
     types = [t.get('type') for t in pipeline]
     if 'LoadDeepLesionSlices' not in types:
@@ -145,6 +165,7 @@ def pipeline_convention(pipeline: Sequence[Mapping],
     else:
         pixel_spacing = _pipeline_spacing(steps, None, None)
     interval = loader.get('interval_mm')
-    return dict(num_slices=int(loader.get('num_slices', 3)),
-                interval_mm=None if interval is None else float(interval),
-                pixel_spacing=pixel_spacing, images=len(spacings))
+    return DataConvention(
+        num_slices=int(loader.get('num_slices', 3)),
+        interval_mm=None if interval is None else float(interval),
+        pixel_spacing=pixel_spacing, images=len(spacings))

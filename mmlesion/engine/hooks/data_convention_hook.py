@@ -2,13 +2,16 @@
 """Record in every checkpoint the slice interval and pixel spacing of the
 training data, for whole-scan inference to use by default."""
 import logging
-from typing import Any, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
 
 from mmlesion.utils.configs.known_keys import config_values
+
+if TYPE_CHECKING:
+    from mmlesion.datasets.transforms.data_convention import DataConvention
 
 #: Training images whose spacing and size are read (evenly spaced).
 MAX_IMAGES = 2000
@@ -55,7 +58,8 @@ def sample_data_infos(dataset: Any,
 
 
 def _training_data_convention(cfg: Any, dataset: Any = None,
-                              max_images: int = MAX_IMAGES) -> Optional[dict]:
+                              max_images: int = MAX_IMAGES
+                              ) -> Optional['DataConvention']:
     """The convention of a 2.5D model's training data: the number of
     slices, their interval (mm) and the pixel spacing (mm/px) the model saw.
 
@@ -66,9 +70,8 @@ def _training_data_convention(cfg: Any, dataset: Any = None,
         max_images (int): training images read (evenly spaced).
 
     Returns:
-        dict | None: ``num_slices``, ``interval_mm``, ``pixel_spacing``
-        (None: unknown) and ``images`` (how many gave it); None for a
-        config that trains on no 2.5D slices.
+        DataConvention | None: None for a config that trains on no 2.5D
+        slices.
     """
     from mmlesion.datasets.transforms.data_convention import (
         DEFAULT_INTERVAL_MM, pipeline_convention)
@@ -97,10 +100,10 @@ class DataConventionHook(Hook):
 
     def __init__(self, max_images: int = MAX_IMAGES) -> None:
         self.max_images = int(max_images)
-        self._convention: Optional[dict] = None
+        self._convention: Optional['DataConvention'] = None
         self._read = False
 
-    def convention(self, runner) -> Optional[dict]:
+    def convention(self, runner) -> Optional['DataConvention']:
         """:func:`_training_data_convention` of ``runner`` (read once)."""
         if not self._read:
             self._read = True
