@@ -67,7 +67,6 @@ PENDING = frozenset({
     'apps.demo.dataset_writer:DatasetGenerator.generate',
     'apps.demo.dataset_writer:DatasetGenerator.write',
     'apps.demo.generator:DeepLesionDemoGenerator.summary',
-    'apps.own_data.check_only:check_luna16_annotations',
     'apps.own_data.check_only:plan_conversion',
     'apps.own_data.convert:convert_dataset',
     'apps.own_data.deeplesion_export:DeepLesionExporter.parts',

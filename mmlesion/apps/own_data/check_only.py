@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
+from mmlesion.utils.writing.field_record import FieldRecord
 
 from .common import SPLIT_NAMES
 from .deeplesion_export import EXPORT_OUTPUTS
@@ -72,10 +73,34 @@ def plan_conversion(volume_ids: Iterable[str],
         **counts)
 
 
+@dataclass
+class LUNA16AnnotationCheck(FieldRecord):
+    """What :func:`check_luna16_annotations` found.
+
+    Args:
+        volume_ids (list[str]): those of ``seriesuids.csv``, else the scans
+            found, else the annotated series.
+        nodules (int): annotated nodules.
+        excluded_findings (int): excluded findings.
+        series_with_nodules (int): volumes with a nodule.
+        series_without_nodules (int): volumes without one.
+        scans_checked (bool): the scan folder held scans.
+        missing_scans (list[str]): listed series without a ``<uid>.mhd``.
+    """
+    volume_ids: List[str]
+    nodules: int
+    excluded_findings: int
+    series_with_nodules: int
+    series_without_nodules: int
+    scans_checked: bool
+    missing_scans: List[str]
+
+
 def check_luna16_annotations(annotations: str,
                              excluded: Optional[str] = None,
                              seriesuids: Optional[str] = None,
-                             scan_root: Optional[str] = None) -> dict:
+                             scan_root: Optional[str] = None
+                             ) -> LUNA16AnnotationCheck:
     """Validate the LUNA16 annotation files without the scans.
 
     Args:
@@ -87,10 +112,7 @@ def check_luna16_annotations(annotations: str,
             the listed series without a ``<uid>.mhd`` are reported.
 
     Returns:
-        dict: ``volume_ids`` (those of ``seriesuids.csv``, else the scans
-        found, else the annotated series), ``nodules``,
-        ``excluded_findings``, ``series_with_nodules``,
-        ``series_without_nodules``, ``scans_checked`` and ``missing_scans``.
+        LUNA16AnnotationCheck: the volumes, counts and missing scans.
 
     Raises:
         ValueError: a bad row (named by the reader), or an annotated series
@@ -118,14 +140,10 @@ def check_luna16_annotations(annotations: str,
         volume_ids = list(dict.fromkeys(list(nodules) + list(ignored)))
     missing = [u for u in volume_ids if scans_checked and u not in scans]
     with_nodules = sum(1 for u in volume_ids if u in nodules)
-    return dict(
-        volume_ids=volume_ids,
-        nodules=sum(len(v) for v in nodules.values()),
-        excluded_findings=sum(len(v) for v in ignored.values()),
-        series_with_nodules=with_nodules,
-        series_without_nodules=len(volume_ids) - with_nodules,
-        scans_checked=scans_checked,
-        missing_scans=missing)
+    return LUNA16AnnotationCheck(
+        volume_ids, sum(len(v) for v in nodules.values()),
+        sum(len(v) for v in ignored.values()), with_nodules,
+        len(volume_ids) - with_nodules, scans_checked, missing)
 
 
 def format_plan(plan: dict) -> str:

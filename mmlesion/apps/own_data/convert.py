@@ -319,7 +319,8 @@ def convert_dataset(settings: ConvertSettings) -> dict:
     classes = preset.class_names(_labels(settings), settings.class_name)
     if settings.check_only and settings.preset == 'luna16':
         found = check_luna16_annotations(settings.boxes, settings.excluded,
-                                         settings.seriesuids, settings.scans)
+                                         settings.seriesuids,
+                                         settings.scans).to_dict()
         ids = found.pop('volume_ids')
         split = split_patients(ids, SplitRequest(
             settings.val_fraction, settings.test_fraction, settings.scans))
