@@ -75,7 +75,6 @@ PENDING = frozenset({
     'apps.reproduce.plan:parse_cfg_options',
     'datasets.lens.mined_file:read_mined_file',
     'datasets.volumes.annotation_file:volume_entry',
-    'evaluation.functional.luna16.froc:true_negative_patients',
     'methods.lens.mining.calibration:calibrate_delta_on_training_split',
     'methods.lens.mining.calibration:choose_delta',
     'methods.lens.mining.demo_eval:evaluate_mining',

@@ -6,8 +6,9 @@ from typing import Dict, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from .bootstrap import BootstrapSettings, LUNA16Bootstrap, bootstrap_froc
-from .froc import (LUNA16_FP_RATES, _json_float, luna16_froc_curve, rate_key,
-                   sensitivity_at, true_negative_patients)
+from .froc import (LUNA16_FP_RATES, TrueNegativePatients, _json_float,
+                   luna16_froc_curve, rate_key, sensitivity_at,
+                   true_negative_patients)
 from .io import (LUNA16Candidates, LUNA16Findings, read_candidates_csv,
                  read_findings_csv, read_seriesuids_csv)
 from .matching import (LUNA16Match, MARK_IRRELEVANT, MARK_TP,
@@ -26,7 +27,7 @@ class LUNA16Result(NamedTuple):
         sens_at (np.ndarray): sensitivity at the seven rates.
         cpm (float): mean of ``sens_at``.
         bootstrap (LUNA16Bootstrap, optional): the band.
-        tnp (dict): see :func:`true_negative_patients`.
+        tnp (TrueNegativePatients): see :func:`true_negative_patients`.
         options (dict): the options used.
     """
     match: LUNA16Match
@@ -36,7 +37,7 @@ class LUNA16Result(NamedTuple):
     sens_at: np.ndarray
     cpm: float
     bootstrap: Optional[LUNA16Bootstrap]
-    tnp: dict
+    tnp: TrueNegativePatients
     options: dict
 
     def counts(self) -> Dict[str, int]:

@@ -2,7 +2,7 @@
 """The LUNA16 FROC curve, its operating points and TNP (package doc)."""
 import math
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, TypedDict
 
 import numpy as np
 
@@ -77,21 +77,53 @@ def sensitivity_at(fps: np.ndarray,
     return np.interp(np.asarray(rates, dtype=np.float64), fps, sens)
 
 
+class TNPAt(TypedDict):
+    """TNP at one threshold (a JSON record of ``luna16.json``).
+
+    Attributes:
+        tnp (float): the fraction of the scans without a nodule none of
+            whose false positives reaches ``threshold``.
+        threshold (float, optional): None: above every candidate.
+        sensitivity (float): the FROC's sensitivity at ``threshold``.
+        num_true_negatives (int): those scans.
+    """
+    tnp: float
+    threshold: Optional[float]
+    sensitivity: float
+    num_true_negatives: int
+
+
+class TrueNegativePatients(TypedDict):
+    """What :func:`true_negative_patients` gives (a JSON record of
+    ``luna16.json``): the fields of :class:`TNPAt` at the target (None
+    where it is not reached), ``num_negative_scans``,
+    ``target_sensitivity`` and ``at_highest_sensitivity`` (None unless the
+    target is not reached while scans with and without nodules exist)."""
+    tnp: Optional[float]
+    threshold: Optional[float]
+    sensitivity: Optional[float]
+    num_true_negatives: Optional[int]
+    num_negative_scans: int
+    target_sensitivity: float
+    at_highest_sensitivity: Optional[TNPAt]
+
+
 def _tnp_at(match: LUNA16Match, negative: np.ndarray, threshold: float,
-            sensitivity: float) -> dict:
+            sensitivity: float) -> TNPAt:
     """TNP at one threshold: the scans without a nodule none of whose FPs
     scores at or above ``threshold``."""
     fp = match.is_fp & (match.probability >= threshold)
     flagged = np.zeros(match.num_scans, dtype=bool)
     flagged[match.cand_scan[fp]] = True
     tn = int((negative & ~flagged).sum())
-    return dict(tnp=tn / int(negative.sum()),
-                threshold=threshold if math.isfinite(threshold) else None,
-                sensitivity=sensitivity, num_true_negatives=tn)
+    return TNPAt(tnp=tn / int(negative.sum()),
+                 threshold=threshold if math.isfinite(threshold) else None,
+                 sensitivity=sensitivity, num_true_negatives=tn)
 
 
 def true_negative_patients(match: LUNA16Match,
-                           target_sensitivity: float = 0.95) -> dict:
+                           target_sensitivity: float = 0.95
+                           ) -> TrueNegativePatients:
     """TNP of the 3D Aggregated Faster R-CNN paper (§IV-G).
 
     The threshold is the highest at which the sensitivity reaches the
@@ -109,17 +141,12 @@ def true_negative_patients(match: LUNA16Match,
             Defaults to 0.95.
 
     Returns:
-        dict: ``tnp`` (None when not reached), ``threshold``, its
-        ``sensitivity``, ``num_negative_scans``, ``num_true_negatives``,
-        ``target_sensitivity``, ``at_highest_sensitivity`` (None unless
-        the target is not reached while scans with and without nodules
-        exist; else a dict of ``tnp``, ``threshold``, ``sensitivity``,
-        ``num_true_negatives``).
+        TrueNegativePatients: ``tnp`` None when not reached.
     """
     labels, probs, _ = match.entries()
     nod, _, _ = match.per_scan_counts()
     negative = nod == 0
-    out = dict(
+    out = TrueNegativePatients(
         target_sensitivity=float(target_sensitivity),
         num_negative_scans=int(negative.sum()),
         tnp=None,
