@@ -11,7 +11,7 @@ in *different series* whose identity is known: the demo generator's
 """
 import math
 import os
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple, TypedDict
 
 import numpy as np
 
@@ -60,9 +60,33 @@ def pair_distances(embeddings: np.ndarray, series: Sequence[str],
     return np.asarray(same, np.float64), np.asarray(diff, np.float64)
 
 
+class DeltaChoice(TypedDict):
+    """A delta of :func:`choose_delta` and its pair statistics (the JSON
+    record the mining tools write)."""
+    delta: float
+    precision: float
+    recall: float
+    false_match_rate: float
+    reached_precision: bool
+    n_same: int
+    n_diff: int
+    min_precision: float
+
+
+class DeltaCalibration(DeltaChoice):
+    """:class:`DeltaChoice` on the training split
+    (:func:`calibrate_delta_on_training_split`): plus what it was
+    calibrated on and its counts."""
+    source: str
+    lesions: int
+    patients: int
+    series: int
+
+
 def choose_delta(same: np.ndarray,
                  diff: np.ndarray,
-                 min_precision: float = MIN_MATCH_PRECISION) -> dict:
+                 min_precision: float = MIN_MATCH_PRECISION
+                 ) -> DeltaChoice:
     """The largest delta whose pairs below it are at least
     ``min_precision`` same-lesion pairs (the paper found 90 % of its
     matches true); else the one maximising Youden's J, with
@@ -74,9 +98,8 @@ def choose_delta(same: np.ndarray,
         min_precision (float): wanted pair precision.
 
     Returns:
-        dict: ``delta``, ``precision``, ``recall`` (of same-lesion pairs),
-        ``false_match_rate`` (of different-lesion pairs),
-        ``reached_precision``, ``n_same``, ``n_diff``.
+        DeltaChoice: ``recall`` of same-lesion pairs, ``false_match_rate``
+        of different-lesion pairs.
     """
     same = np.sort(np.asarray(same, np.float64))
     diff = np.sort(np.asarray(diff, np.float64))
@@ -104,8 +127,8 @@ def choose_delta(same: np.ndarray,
     if not reached:
         best = max((stats(d) for d in cands),
                    key=lambda s: s['recall'] - s['false_match_rate'])
-    return dict(best, reached_precision=reached, n_same=len(same),
-                n_diff=len(diff), min_precision=min_precision)
+    return DeltaChoice(**best, reached_precision=reached, n_same=len(same),
+                       n_diff=len(diff), min_precision=min_precision)
 
 
 def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
@@ -314,14 +337,14 @@ def calibrate_delta_on_training_split(model, cfg, root: str, ann_file: str,
                                       min_precision: float = (
                                           MIN_MATCH_PRECISION),
                                       min_pairs: int = MIN_CALIBRATION_PAIRS
-                                      ) -> dict:
+                                      ) -> DeltaCalibration:
     """delta for LENS's intra-patient matching (:func:`choose_delta`),
     calibrated on the training split that is mined, same lesions by the
     location / size proxy (:func:`deeplesion_proxy_same`).
 
     Returns:
-        dict: :func:`choose_delta`'s result plus ``source`` (what it was
-        calibrated on) and the counts.
+        DeltaCalibration: :func:`choose_delta`'s result plus ``source``
+        (what it was calibrated on) and the counts.
 
     Raises:
         ValueError: fewer than ``min_pairs`` same-lesion pairs (too few
@@ -337,9 +360,7 @@ def calibrate_delta_on_training_split(model, cfg, root: str, ann_file: str,
             f'than {min_pairs} to calibrate delta on; pass --dist-thr '
             'explicitly (the paper\'s 0.15 was set for LesaNet\'s '
             'embedding, not for this one)')
-    out = choose_delta(same, diff, min_precision)
-    out.update(counts,
-               source=f'training split of {os.path.join(root, ann_file)} '
-               '(same patient, other series; same lesion by location and '
-               'size)')
-    return out
+    return DeltaCalibration(
+        **choose_delta(same, diff, min_precision), **counts,
+        source=f'training split of {os.path.join(root, ann_file)} '
+        '(same patient, other series; same lesion by location and size)')

@@ -10,7 +10,7 @@ turned into extra labels by cross-slice box propagation (Sec. V-A,
 file :class:`~mmlesion.datasets.DeepLesionMinedDataset` reads.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, TypedDict
 
 import numpy as np
 
@@ -21,14 +21,22 @@ from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.field_record import FieldRecord
 
 
-def summarise(values: np.ndarray) -> Optional[dict]:
+class Percentiles(TypedDict):
+    """``n`` values and their 10th / 50th / 90th percentiles (a JSON
+    record of the mining tools)."""
+    n: int
+    p10: float
+    p50: float
+    p90: float
+
+
+def summarise(values: np.ndarray) -> Optional[Percentiles]:
     """n and the 10th / 50th / 90th percentiles (None when empty)."""
     if not len(values):
         return None
-    return dict(n=int(len(values)), **{
-        f'p{q}': round(float(np.percentile(values, q)), 4)
-        for q in (10, 50, 90)
-    })
+    p10, p50, p90 = (round(float(np.percentile(values, q)), 4)
+                     for q in (10, 50, 90))
+    return Percentiles(n=int(len(values)), p10=p10, p50=p50, p90=p90)
 
 
 @dataclass
