@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """An anchor set (sizes, ratios, scales), its presets and its fit to boxes."""
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import (Dict, List, Optional, Sequence, Tuple, TypedDict,
+                    Union)
 
 import numpy as np
 
@@ -27,6 +28,19 @@ RETINANET_SCALES: Tuple[float, ...] = (1.0, 2**(1 / 3), 2**(2 / 3))
 #: The optimum reported in the paper (Sec. 2.1; sizes 32..512).
 PAPER_RATIOS: Tuple[float, ...] = (1 / 3.27, 1 / 1.78, 1.0, 1.78, 3.27)
 PAPER_SCALES: Tuple[float, ...] = (0.425, 0.540, 0.680)
+
+
+class AnchorGeneratorCfg(TypedDict):
+    """mmdet's ``anchor_generator`` config of an :class:`AnchorConfig`
+    (``octave_base_scale`` and ``scales_per_octave`` None: see
+    :meth:`AnchorConfig.to_generator_cfg`)."""
+    type: str
+    strides: List[int]
+    base_sizes: List[Union[int, float]]
+    ratios: List[float]
+    scales: List[float]
+    octave_base_scale: None
+    scales_per_octave: None
 
 
 @dataclass(frozen=True)
@@ -58,14 +72,14 @@ class AnchorConfig:
         """``(A, 2)`` widths and heights (see :func:`anchor_shapes`)."""
         return anchor_shapes(self.sizes, self.ratios, self.scales)
 
-    def to_generator_cfg(self) -> dict:
+    def to_generator_cfg(self) -> AnchorGeneratorCfg:
         """The ``anchor_generator`` config that reproduces these anchors.
 
         ``octave_base_scale`` and ``scales_per_octave`` are set to None so
         that the dict can be merged into a config inheriting mmdet's
         RetinaNet (which sets them; mmdet refuses both them and ``scales``).
         """
-        return dict(
+        return AnchorGeneratorCfg(
             type='AnchorGenerator',
             strides=[int(s) for s in self.strides],
             base_sizes=[_num(s) for s in self.sizes],

@@ -7,7 +7,7 @@ IoU < 0.5 (never positives). This module measures that for named anchor
 sets on the boxes a config trains on, and runs :class:`DEAnchorOptimizer`
 on those same boxes.
 """
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, TypedDict
 
 import numpy as np
 from mmengine.config import Config
@@ -18,9 +18,25 @@ from .box_sources import anchor_config_from_model, boxes_from_config
 from .de_anchor_optimizer import AnchorOptimResult, DEAnchorOptimizer
 
 
+class AnchorCoverage(TypedDict):
+    """Best-anchor IoU statistics of one anchor set (a JSON record of the
+    coverage reports): ``frac_iou_ge_thr`` is the fraction of boxes whose
+    best anchor reaches ``iou_thr``; ``strides`` to ``scales`` are the
+    anchors."""
+    num_boxes: int
+    mean_iou: float
+    median_iou: float
+    frac_iou_ge_thr: float
+    iou_thr: float
+    strides: List[int]
+    sizes: List[float]
+    ratios: List[float]
+    scales: List[float]
+
+
 def anchor_coverage(box_wh: np.ndarray,
                     anchor_sets: Dict[str, AnchorConfig],
-                    iou_thr: float = .5) -> Dict[str, dict]:
+                    iou_thr: float = .5) -> Dict[str, AnchorCoverage]:
     """Best-anchor IoU statistics of each anchor set on the same boxes.
 
     Args:
@@ -30,10 +46,7 @@ def anchor_coverage(box_wh: np.ndarray,
         iou_thr (float): the positive IoU of the head (RetinaNet: 0.5).
 
     Returns:
-        dict: name -> ``num_boxes``, ``mean_iou``, ``median_iou``,
-        ``frac_iou_ge_thr`` (fraction of boxes whose best anchor reaches
-        ``iou_thr``), ``iou_thr`` and the anchors (``strides``, ``sizes``,
-        ``ratios``, ``scales``).
+        dict: name -> its :class:`AnchorCoverage`.
     """
     box_wh = np.asarray(box_wh, np.float64).reshape(-1, 2)
     if not len(box_wh):
@@ -42,7 +55,7 @@ def anchor_coverage(box_wh: np.ndarray,
     for name, anchors in anchor_sets.items():
         best = best_anchor_iou(box_wh, anchors.shapes())
         stats = evaluate_anchors(box_wh, anchors, iou_thr)
-        out[name] = dict(
+        out[name] = AnchorCoverage(
             num_boxes=stats.num_boxes,
             mean_iou=round(stats.mean_iou, 4),
             median_iou=round(float(np.median(best)), 4),
@@ -83,7 +96,7 @@ class CoverageReport(NamedTuple):
     """What :func:`coverage_report` found: the :func:`anchor_coverage`
     dict (``mmdet_default``, ``config``, ``optimised``) and the optimised
     anchors."""
-    coverage: Dict[str, dict]
+    coverage: Dict[str, AnchorCoverage]
     optimised: AnchorConfig
 
 

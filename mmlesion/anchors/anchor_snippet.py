@@ -2,7 +2,7 @@
 """Anchor settings as a config snippet (write it, read it back)."""
 from typing import List, Sequence
 
-from .anchor_config import AnchorConfig
+from .anchor_config import AnchorConfig, AnchorGeneratorCfg
 
 
 def _fmt(values: Sequence[float], digits: int = 3) -> str:
@@ -90,14 +90,14 @@ def format_anchor_config(anchors: AnchorConfig,
     return '\n'.join(lines + gen + [''])
 
 
-def anchor_config_from_snippet(text: str) -> dict:
+def anchor_config_from_snippet(text: str) -> AnchorGeneratorCfg:
     """Execute a snippet of :func:`format_anchor_snippet`; return the dict.
 
     Args:
         text (str): the snippet.
 
     Returns:
-        dict: its ``anchor_generator``.
+        AnchorGeneratorCfg: its ``anchor_generator``.
     """
     scope: dict = {}
     exec(compile(text, '<anchor snippet>', 'exec'), {}, scope)

@@ -13,7 +13,7 @@ the centred best IoU (the lesion centred on an anchor).
 """
 import csv
 import math
-from typing import Dict, NamedTuple, Sequence, Tuple
+from typing import List, NamedTuple, Sequence, Tuple, TypedDict
 
 import numpy as np
 
@@ -43,12 +43,38 @@ def _axis_distance(pos: np.ndarray, stride: int,
     return np.minimum(rel, stride - rel)
 
 
+class CubeLesionCoverage(TypedDict):
+    """Per lesion (lists in the order of the diameters): its
+    ``diameter``, best ``centred_iou`` and ``frac_positions`` with an
+    anchor at IoU >= the threshold."""
+    diameter: List[float]
+    centred_iou: List[float]
+    frac_positions: List[float]
+
+
+class CubeCoverage(TypedDict):
+    """What :func:`cube_anchor_coverage` found (the JSON record of the
+    3D coverage report)."""
+    num_lesions: int
+    iou_thr: float
+    strides: List[int]
+    sizes: List[List[float]]
+    samples_per_axis: int
+    period: int
+    centred_ge_thr: int
+    covered_everywhere: int
+    covered_nowhere: int
+    mean_frac_positions: float
+    mean_best_iou: float
+    per_lesion: CubeLesionCoverage
+
+
 def cube_anchor_coverage(diameters: Sequence[float],
                          strides: Sequence[int],
                          sizes: Sequence[Sequence[float]],
                          iou_thr: float = 0.5,
                          samples_per_axis: int = 32,
-                         center_offset: float = 0.5) -> Dict[str, object]:
+                         center_offset: float = 0.5) -> CubeCoverage:
     """Best-anchor IoU of cube lesions over the positions of their centre.
 
     The nearest anchor centre of a level along each axis maximises each
@@ -65,7 +91,7 @@ def cube_anchor_coverage(diameters: Sequence[float],
         center_offset (float): anchor centre within a cell (0.5).
 
     Returns:
-        dict: ``num_lesions``; ``centred_ge_thr`` (lesions whose best
+        CubeCoverage: ``num_lesions``; ``centred_ge_thr`` (lesions whose best
         centred IoU reaches ``iou_thr``); ``covered_everywhere`` /
         ``covered_nowhere`` (lesions with an anchor at IoU >= ``iou_thr``
         at every / no sampled position); ``mean_frac_positions`` (the mean
@@ -99,7 +125,7 @@ def cube_anchor_coverage(diameters: Sequence[float],
             centred[k] = max(centred[k], min(dk, a)**3 / max(dk, a)**3)
         frac[k] = float((best >= iou_thr).mean())
         mean_best[k] = float(best.mean())
-    return dict(
+    return CubeCoverage(
         num_lesions=int(len(d)),
         iou_thr=float(iou_thr),
         strides=[int(s) for s in strides],
@@ -111,7 +137,7 @@ def cube_anchor_coverage(diameters: Sequence[float],
         covered_nowhere=int((frac <= 0.0).sum()),
         mean_frac_positions=round(float(frac.mean()), 4),
         mean_best_iou=round(float(mean_best.mean()), 4),
-        per_lesion=dict(
+        per_lesion=CubeLesionCoverage(
             diameter=[round(float(v), 4) for v in d],
             centred_iou=[round(float(v), 4) for v in centred],
             frac_positions=[round(float(v), 4) for v in frac]))

@@ -59,10 +59,6 @@ LIBRARY_API = {
 #: Still to be typed or made private (only shrinks: a new one fails, and
 #: so does an entry that is typed now).
 PENDING = frozenset({
-    'anchors.anchor_config:AnchorConfig.to_generator_cfg',
-    'anchors.anchor_coverage:anchor_coverage',
-    'anchors.anchor_snippet:anchor_config_from_snippet',
-    'anchors.cube_anchor_coverage:cube_anchor_coverage',
     'apis.whole_scan.method_steps:method_settings',
     'apps.demo.dataset_writer:DatasetGenerator.generate',
     'apps.demo.dataset_writer:DatasetGenerator.write',
