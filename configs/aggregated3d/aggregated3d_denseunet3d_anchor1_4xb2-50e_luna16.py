@@ -23,7 +23,9 @@ _base_ = [
     '../_base_/schedules/schedule_aggregated3d_50e.py',
     '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.aggregated3d'],
+    allow_failed_imports=False)
 default_scope = 'mmdet'
 # Test score threshold: the paper's 0.269 = sigmoid(-1) (Sec. IV-F) on the
 # RPN score, from the model base (on the mean score: aggregated3d-mean-thr_*).

@@ -1,3 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from . import (backbones, data_preprocessors, dense_heads,  # noqa: F401
-               detectors, layers, losses, necks, roi_heads, task_modules)
+from . import (
+    backbones,
+    dense_heads,
+    detectors,
+    layers,  # noqa: F401
+    necks,
+    roi_heads,
+    task_modules)

@@ -40,7 +40,8 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.datasets.volumes.resampling import (_output_grid,
                                                   resample_boxes_3d,
                                                   source_positions)
-from mmlesion.models.detectors import aggregated_faster_rcnn_3d as det_module
+from mmlesion.methods.aggregated3d.models import \
+    aggregated_faster_rcnn_3d as det_module
 
 
 def resample_volume_torch_v1(volume: CTVolume,
@@ -153,7 +154,8 @@ def mask_region_v1(mask: CTVolume,
 def torch_copies():
     """A context in which the RPN head flattens its score maps with
     ``Tensor.reshape`` (torch's threads), as it did."""
-    from mmlesion.models.dense_heads import aggregated_rpn_head_3d as head
+    from mmlesion.methods.aggregated3d.models import \
+        aggregated_rpn_head_3d as head
     original = head.flatten
     head.flatten = lambda tensor: tensor.reshape(-1)
     try:

@@ -81,7 +81,7 @@ def _window_copies(volume: torch.Tensor, test_cfg: dict,
     """Seconds of copying every window of ``volume`` (C, D, H, W) into one
     touched buffer, as ``predict_volume`` cuts them (one window per
     batch)."""
-    from mmlesion.models.detectors.aggregated_faster_rcnn_3d import (
+    from mmlesion.methods.aggregated3d.models.aggregated_faster_rcnn_3d import (
         _cut_windows, window_layout)
     win, starts = window_layout(volume.shape[1:], test_cfg)
     buffer = volume.new_ones((1, volume.shape[0], *win))

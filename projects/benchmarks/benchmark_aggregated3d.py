@@ -130,7 +130,7 @@ def run_case(case: str, args) -> Dict[str, float]:
             # buffers; without it the RPN once looked 2x slower than the
             # full model
             out.update(_timed(lambda: model.test_step(data), args))
-        from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
+        from mmlesion.methods.aggregated3d.models.aggregated_faster_rcnn_3d import \
             window_starts
         out['windows'] = float(
             torch.tensor([len(window_starts(n, min(128, n),
@@ -139,8 +139,8 @@ def run_case(case: str, args) -> Dict[str, float]:
     else:
         from mmdet.registry import MODELS
 
-        from mmlesion.models.layers import roi_align_3d
-        from mmlesion.models.roi_heads.aggregated_fprn_head_3d import \
+        from mmlesion.methods.aggregated3d.models import roi_align_3d
+        from mmlesion.methods.aggregated3d.models.aggregated_fprn_head_3d import \
             diameter_alignment
         from mmlesion.structures import zyxd_to_bbox3d
         head = MODELS.build(dict(type='AggregatedFPRNHead3D',

@@ -274,7 +274,8 @@ def instrument(model, clock: _Clock, replay: bool = False) -> List[_Replay]:
 
 def _patched_nms(clock: _Clock):
     """A context in which the detector's final ``nms_3d`` is timed."""
-    from mmlesion.models.detectors import aggregated_faster_rcnn_3d as det
+    from mmlesion.methods.aggregated3d.models import \
+        aggregated_faster_rcnn_3d as det
 
     @contextlib.contextmanager
     def ctx():
@@ -439,7 +440,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import torch
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
+    from mmlesion.methods.aggregated3d.models.aggregated_faster_rcnn_3d import \
         window_layout
     from mmlesion.utils.writing.atomic import atomic_write_text
     from projects.benchmarks.benchmark_timing import check_timing

@@ -17,7 +17,9 @@ _base_ = [
     '../../_base_/datasets/luna16_3d_cv.py',
     '../../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.aggregated3d'],
+    allow_failed_imports=False)
 default_scope = 'mmdet'
 
 channels = 16

@@ -3,10 +3,13 @@
 detector reads, registered for the whole-config check (this file); its
 tables, paper numbers, step times and training input for the paper harness
 (``tables.py``, ``paper.py``, ``step_time.py``); the hard regions of Anchor
-Based Sampling (``hard_regions.py``). Models: ``mmlesion/models``
-(``AggregatedFasterRCNN3D`` and its 3D heads); configs:
-``configs/aggregated3d/``."""
+Based Sampling (``hard_regions.py``). Its components live here too and
+register when it is imported (its configs' ``custom_imports``):
+``models/`` (``AggregatedFasterRCNN3D``, its backbone, 3D heads and
+losses); configs: ``configs/aggregated3d/``."""
 from mmlesion.utils.configs.whole_config import CONFIG_KEYS, ConfigKeys
+
+from . import models  # noqa: F401  (registers them)
 
 #: its part of the paper harness, imported by the harness only
 PAPER_TABLES_MODULE = 'mmlesion.methods.aggregated3d.tables'

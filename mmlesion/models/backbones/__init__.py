@@ -1,5 +1,4 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from .dense_unet_3d import DenseUNet3D  # noqa: F401
 from .mulan_densenet import MULANDenseNet  # noqa: F401
 from .resnet18_fpr3d import ResNet18FPR3D  # noqa: F401
 from .resnet_with_stem import ResNetWithStem  # noqa: F401

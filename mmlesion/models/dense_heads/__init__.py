@@ -1,5 +1,4 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .lesion_seg_head import LesionSegHead  # noqa: F401
-from .aggregated_rpn_head_3d import AggregatedRPNHead3D  # noqa: F401
 from .afp_head import AFPHead  # noqa: F401
 from .centernet_proposal_head import CenterNetProposalHead  # noqa: F401

@@ -1,6 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .improved_retinanet import ImprovedRetinaNet  # noqa: F401
-from .aggregated_faster_rcnn_3d import AggregatedFasterRCNN3D  # noqa: F401
 from .lens import LENS  # noqa: F401
 from .lens_fpr import LENSFPR  # noqa: F401
 from .lens_one_stage import LENSOneStage  # noqa: F401

@@ -4,6 +4,7 @@ import torch
 from mmengine.structures import InstanceData
 
 from mmdet.registry import TASK_UTILS
+import mmlesion.methods.aggregated3d  # noqa: F401  (the ZYXD coder, the assigner)
 from mmlesion.structures import bbox3d_to_zyxd
 
 

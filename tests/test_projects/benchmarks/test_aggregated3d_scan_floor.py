@@ -42,7 +42,8 @@ def test_the_kernel_is_checked_against_the_resampled_volume(floor, spacing):
 
 
 def test_every_window_is_copied(floor, monkeypatch):
-    from mmlesion.models.detectors import aggregated_faster_rcnn_3d as det
+    from mmlesion.methods.aggregated3d.models import \
+        aggregated_faster_rcnn_3d as det
     seen = []
     cut = det._cut_windows
 

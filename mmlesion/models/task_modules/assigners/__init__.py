@@ -1,5 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .ignore_aware_max_iou_assigner import \
     IgnoreAwareMaxIoUAssigner  # noqa: F401
-from .ignore_region_max_iou_assigner import \
-    IgnoreRegionMaxIoUAssigner  # noqa: F401

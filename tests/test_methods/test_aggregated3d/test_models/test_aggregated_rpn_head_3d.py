@@ -5,7 +5,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmlesion.models.dense_heads.aggregated_rpn_head_3d import (
+from mmlesion.methods.aggregated3d.models.aggregated_rpn_head_3d import (
     _unravel, nms_3d_first)
 from mmlesion.structures import nms_3d
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg

@@ -3,7 +3,7 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.model import ImgDataPreprocessor
 
-from mmlesion.models.data_preprocessors import VolumeDataPreprocessor
+from mmlesion.methods.aggregated3d.models import VolumeDataPreprocessor
 
 
 def test_volume_data_preprocessor_batches_as_mmengine_and_adds_shapes():

@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType, OptMultiConfig
-from ..layers.dense_block_3d import CONV3D, NORM3D, DenseBlock3D, preact_conv3d
+from .dense_block_3d import CONV3D, NORM3D, DenseBlock3D, preact_conv3d
 
 
 @MODELS.register_module()

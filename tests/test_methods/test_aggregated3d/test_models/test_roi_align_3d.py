@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mmlesion.models.layers import RoIAlign3D, roi_align_3d
+from mmlesion.methods.aggregated3d.models import RoIAlign3D, roi_align_3d
 
 
 def _trilinear(vol, z, y, x):

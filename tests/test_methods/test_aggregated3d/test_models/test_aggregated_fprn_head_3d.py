@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmdet.registry import MODELS
-from mmlesion.models.roi_heads.aggregated_fprn_head_3d import (
+from mmlesion.methods.aggregated3d.models.aggregated_fprn_head_3d import (
     LocalMagnification, diameter_alignment)
 
 
@@ -97,7 +97,7 @@ def _identity_magnifier(head, taps):
     """Deconvolutions reduced to the given taps (identity over channels,
     every other tap and the bias zero), bottlenecks to the identity (last
     conv zero: the residual branch adds nothing)."""
-    from mmlesion.models.layers.dense_block_3d import Bottleneck3D
+    from mmlesion.methods.aggregated3d.models.dense_block_3d import Bottleneck3D
     deconvs = [m for m in head.magnify.modules()
                if isinstance(m, torch.nn.ConvTranspose3d)]
     assert len(deconvs) == len(taps) == 2
@@ -164,7 +164,7 @@ def test_stride2_magnified_path_reads_the_rois_own_features():
                              fc_channels=8, magnify_stride=2,
                              sampling_ratio=1)).eval()
     all_taps = (0, 1)
-    from mmlesion.models.layers.dense_block_3d import Bottleneck3D
+    from mmlesion.methods.aggregated3d.models.dense_block_3d import Bottleneck3D
     with torch.no_grad():
         for m in head.magnify.modules():
             if isinstance(m, torch.nn.ConvTranspose3d):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import mmlesion  # noqa: F401
+import mmlesion.methods.aggregated3d  # noqa: F401  (registers its components)
 from mmdet.registry import MODELS, TASK_UTILS
 from mmlesion.datasets.transforms import PackVolumeDetInputs
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg, volume_sample

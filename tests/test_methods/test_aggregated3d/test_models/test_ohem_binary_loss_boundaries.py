@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mmlesion.models.losses import OHEMBinaryLoss
+from mmlesion.methods.aggregated3d.models import OHEMBinaryLoss
 
 
 def _neg_bce(z: float) -> float:

@@ -12,7 +12,7 @@ import re
 import pytest
 import torch
 
-from mmlesion.models.task_modules.coders import DeltaZYXDBBoxCoder
+from mmlesion.methods.aggregated3d.models import DeltaZYXDBBoxCoder
 
 # centre (z, y, x) = (2, 2, 2), side 4
 ANCHOR = [0., 0., 0., 4., 4., 4.]

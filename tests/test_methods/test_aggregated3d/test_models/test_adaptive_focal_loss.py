@@ -5,7 +5,7 @@ import torch
 from mmengine.logging import MessageHub
 
 from mmdet.registry import MODELS
-import mmlesion  # noqa: F401  (registers the losses)
+import mmlesion.methods.aggregated3d  # noqa: F401  (registers the losses)
 
 
 def _hand_eq3(logits, labels, t, alpha=0.8, gamma=5.0):

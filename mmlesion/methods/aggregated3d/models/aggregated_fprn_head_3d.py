@@ -14,8 +14,8 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, \
     OptMultiConfig
 from mmlesion.structures import bbox3d_to_zyxd, zyxd_to_bbox3d
-from ..layers.dense_block_3d import NORM3D, Bottleneck3D
-from ..layers.roi_align_3d import roi_align_3d
+from .dense_block_3d import NORM3D, Bottleneck3D
+from .roi_align_3d import roi_align_3d
 
 
 def diameter_alignment(zyxd: Tensor,

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmlesion.models.layers.dense_block_3d import Bottleneck3D
-from mmlesion.models.roi_heads.aggregated_fprn_head_3d import (
+from mmlesion.methods.aggregated3d.models.dense_block_3d import Bottleneck3D
+from mmlesion.methods.aggregated3d.models.aggregated_fprn_head_3d import (
     LocalMagnification, diameter_alignment, rois_from_instances)
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 

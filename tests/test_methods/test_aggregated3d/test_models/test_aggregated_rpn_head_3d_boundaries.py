@@ -10,8 +10,8 @@ import torch.nn as nn
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmlesion.models.dense_heads.aggregated_rpn_head_3d import nms_3d_first
-from mmlesion.models.layers.dense_block_3d import Bottleneck3D
+from mmlesion.methods.aggregated3d.models.aggregated_rpn_head_3d import nms_3d_first
+from mmlesion.methods.aggregated3d.models.dense_block_3d import Bottleneck3D
 from mmlesion.structures import nms_3d
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 

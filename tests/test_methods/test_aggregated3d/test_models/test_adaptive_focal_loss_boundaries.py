@@ -15,7 +15,7 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 
-from mmlesion.models.losses import AdaptiveFocalLoss
+from mmlesion.methods.aggregated3d.models import AdaptiveFocalLoss
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmlesion.models.backbones import DenseUNet3D
+from mmlesion.methods.aggregated3d.models import DenseUNet3D
 
 
 def _record_shapes(model, x):

@@ -4,7 +4,7 @@ import math
 import torch
 
 from mmdet.registry import MODELS
-import mmlesion  # noqa: F401  (registers the losses)
+import mmlesion.methods.aggregated3d  # noqa: F401  (registers the losses)
 
 
 def _bce(z, y):

@@ -17,7 +17,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmlesion.structures import nms_3d
 from mmlesion.utils.host_copy import copy_into, fill
 from mmlesion.utils.reporting.progress import progress_bar
-from ..roi_heads.aggregated_fprn_head_3d import rois_from_instances
+from .aggregated_fprn_head_3d import rois_from_instances
 
 
 def window_starts(length: int, window: int, overlap: int) -> List[int]:

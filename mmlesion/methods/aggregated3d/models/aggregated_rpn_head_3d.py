@@ -16,7 +16,7 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType, \
     OptInstanceList, OptMultiConfig
 from mmlesion.structures import bbox3d_to_zyxd, bbox_overlaps_3d
 from mmlesion.utils.host_copy import flatten
-from ..layers.dense_block_3d import NORM3D, Bottleneck3D
+from .dense_block_3d import NORM3D, Bottleneck3D
 
 
 def _unravel(index: Tensor, shape: Sequence[int]) -> Tuple[Tensor, ...]:

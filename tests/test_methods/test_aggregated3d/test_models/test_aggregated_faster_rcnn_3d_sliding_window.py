@@ -11,7 +11,7 @@ import torch
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmlesion.models.detectors.aggregated_faster_rcnn_3d import (
+from mmlesion.methods.aggregated3d.models.aggregated_faster_rcnn_3d import (
     VOXEL_CENTRE_OFFSET, window_cores, window_starts)
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 

@@ -16,7 +16,7 @@ import torch
 from mmengine.structures import InstanceData
 
 from mmdet.registry import TASK_UTILS
-from mmlesion.models.task_modules.assigners import IgnoreRegionMaxIoUAssigner
+from mmlesion.methods.aggregated3d.models import IgnoreRegionMaxIoUAssigner
 
 IGNORE = InstanceData(bboxes=torch.tensor([[0., 0., 0., 4., 4., 4.]]))
 # IoU with IGNORE: 1/2, 1/4, 1/8 (exact in float32), 0

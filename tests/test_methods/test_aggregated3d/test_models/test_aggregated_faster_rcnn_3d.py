@@ -6,7 +6,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmlesion.models.detectors.aggregated_faster_rcnn_3d import window_starts
+from mmlesion.methods.aggregated3d.models.aggregated_faster_rcnn_3d import window_starts
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg, volume_sample
 
 

@@ -1,2 +1,0 @@
-# Copyright (c) mmlesion contributors. All rights reserved.
-from .volume_data_preprocessor import VolumeDataPreprocessor  # noqa: F401

@@ -1,1 +1,0 @@
-from .delta_zyxd_bbox_coder import DeltaZYXDBBoxCoder  # noqa: F401
