@@ -11,9 +11,14 @@ reads for its definitions and the tool reads without importing
 import functools
 import json
 import os.path as osp
+from typing import Dict, List, Union
+
+#: A value of a JSON file.
+JSONValue = Union[None, bool, int, float, str, List['JSONValue'],
+                  Dict[str, 'JSONValue']]
 
 
-def tool_defaults(module_file: str) -> dict:
+def tool_defaults(module_file: str) -> Dict[str, JSONValue]:
     """The ``tool_defaults.json`` beside a module, read once per folder
     (the modules of one folder share it).
 
@@ -28,6 +33,6 @@ def tool_defaults(module_file: str) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _read(folder: str) -> dict:
+def _read(folder: str) -> Dict[str, JSONValue]:
     with open(osp.join(folder, 'tool_defaults.json'), encoding='utf-8') as f:
         return json.load(f)

@@ -68,7 +68,6 @@ PENDING = frozenset({
     'apps.own_data.deeplesion_export:DeepLesionExporter.parts',
     'apps.own_data.scan_cases:finding_entry',
     'apps.own_data.scan_records:read_record',
-    'apps.reproduce.plan:parse_cfg_options',
     'datasets.lens.mined_file:read_mined_file',
     'datasets.volumes.annotation_file:volume_entry',
     'methods.lens.mining.demo_eval:evaluate_mining',
@@ -81,7 +80,6 @@ PENDING = frozenset({
     'nas.random_search:RandomSearchMixin.sample_training_genotypes',
     'nas.random_search:RandomSearchMixin.select_random_genotypes',
     'nas.random_search:sample_genotypes',
-    'utils.tool_defaults:tool_defaults',
 })
 ALLOWED = {
     'apis.whole_scan.settings:DetectionSettings.lesion_steps':

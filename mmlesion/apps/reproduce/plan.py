@@ -15,10 +15,12 @@ import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple)
+                    Sequence, Tuple, Union)
 
 #: paper key -> (key in our metric file, factor to the paper's unit)
 MetricMap = Dict[str, Tuple[str, float]]
+#: A value of ``--cfg-options`` as mmengine's ``DictAction`` reads it.
+OptionValue = Union[None, bool, int, float, str, list, tuple]
 
 
 class LazyMapping(Mapping):
@@ -179,7 +181,7 @@ def repo_root() -> str:
     return str(clone_root())
 
 
-def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
+def parse_cfg_options(options: Sequence[str]) -> Dict[str, OptionValue]:
     """``key=value`` strings as the tools' ``--cfg-options`` read them
     (mmengine's ``DictAction``: numbers, booleans, lists, tuples).
 
