@@ -26,7 +26,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, TypedDict
 
 import numpy as np
 
@@ -127,6 +127,17 @@ def own_key_slice(lesion: dict, boxes: SliceBoxes) -> int:
     return max(boxes, key=lambda z: (round(
         (boxes[z][2] - boxes[z][0]) * (boxes[z][3] - boxes[z][1]), 6),
         -abs(z - zc)))
+
+
+class ExportParts(TypedDict):
+    """What a :class:`DeepLesionExporter` collected (its ``parts()``; a
+    scan's resumable record holds it as JSON): the
+    ``DL_info.csv`` rows, the ``lens_series.json`` and
+    ``lens_extra_slices.json`` entries and the PNGs written."""
+    rows: List[List[str]]
+    series: List[dict]
+    extra_slices: List[dict]
+    num_pngs: int
 
 
 class DeepLesionExporter:
@@ -370,10 +381,11 @@ class DeepLesionExporter:
                 removed += remove_stale_temporaries(osp.join(images, name))
         return removed
 
-    def parts(self) -> dict:
+    def parts(self) -> ExportParts:
         """What :meth:`add_volume` collected (to merge elsewhere)."""
-        return dict(rows=self.rows, series=self.series,
-                    extra_slices=self.extra_slices, num_pngs=self.num_pngs)
+        return ExportParts(rows=self.rows, series=self.series,
+                           extra_slices=self.extra_slices,
+                           num_pngs=self.num_pngs)
 
     def empty_copy(self) -> 'DeepLesionExporter':
         """The same settings, nothing collected (one volume's export)."""
@@ -382,7 +394,7 @@ class DeepLesionExporter:
             [], [], [], 0
         return part
 
-    def merge(self, parts: dict) -> None:
+    def merge(self, parts: ExportParts) -> None:
         """Append the :meth:`parts` of another exporter."""
         self.rows += parts['rows']
         self.series += parts['series']
@@ -476,7 +488,7 @@ class DeepLesionExporter:
         Returns:
             str: the path of ``DL_info.csv``.
         """
-        from mmlesion.datasets.lens.mined_file import write_mined_file
+        from mmlesion.datasets.deeplesion.mined_file import write_mined_file
         os.makedirs(self.out_dir, exist_ok=True)
         csv_path = osp.join(self.out_dir, 'DL_info.csv')
         write_dl_info(csv_path, self.rows)

@@ -21,6 +21,7 @@ from mmengine.logging import print_log
 
 from mmlesion.datasets.volumes import (CTVolume, box_center_world,
                                        box_from_world_sphere)
+from mmlesion.datasets.volumes.annotation_file import LesionEntry
 from mmlesion.datasets.volumes.loading import (VOLUME_SUFFIXES, dicom_tag,
                                                read_header)
 from mmlesion.evaluation.functional.luna16.io import _data_rows, _read_table
@@ -262,7 +263,7 @@ def _outside(where: str, volume: CTVolume, lo: Sequence[float],
             f'{tuple(volume.shape_zyx)})')
 
 
-def _file_box_entry(volume: CTVolume, finding: BoxRow) -> dict:
+def _file_box_entry(volume: CTVolume, finding: BoxRow) -> LesionEntry:
     """A box given in the stored file's voxels, on the canonical grid."""
     if volume.meta.get('format') == 'dicom_series':
         raise ValueError(f'{finding.where}: voxel boxes need a NIfTI or '
@@ -279,7 +280,7 @@ def _file_box_entry(volume: CTVolume, finding: BoxRow) -> dict:
     lo, hi = zyx.min(0), zyx.max(0)
     _outside(finding.where, volume, lo + 0.5, hi - 0.5)
     bbox = [float(v) for v in np.round(np.r_[lo[::-1], hi[::-1]], 4)]
-    return dict(
+    return LesionEntry(
         bbox=bbox,
         center_world=box_center_world(volume, bbox),
         diameter_mm=float(np.max((hi - lo) * volume.spacing_zyx)),
@@ -310,7 +311,7 @@ def _measured_slice(volume: CTVolume, finding: BoxRow) -> int:
                           + 0.5))
 
 
-def _recist_entry(volume: CTVolume, finding: BoxRow) -> dict:
+def _recist_entry(volume: CTVolume, finding: BoxRow) -> LesionEntry:
     """A RECIST row's lesion: on its key slice (the measured one, else the
     one at its centre) the box of its axes' end points, else long x short
     axis (the long axis taken along x); through the slices an ellipsoid of
@@ -347,13 +348,14 @@ def _recist_entry(volume: CTVolume, finding: BoxRow) -> dict:
                               cy + f * hy]
     bbox = [cx - hx, cy - hy, max(zc - depth, -0.5), cx + hx, cy + hy,
             min(zc + depth, volume.shape_zyx[0] - 0.5)]
-    return dict(bbox=[float(v) for v in bbox],
-                center_world=box_center_world(volume, bbox),
-                diameter_mm=float(long), label=0, ignore=finding.ignore,
-                key_slice=key, slice_boxes=slice_boxes)
+    return LesionEntry(bbox=[float(v) for v in bbox],
+                       center_world=box_center_world(volume, bbox),
+                       diameter_mm=float(long), label=0,
+                       ignore=finding.ignore, key_slice=key,
+                       slice_boxes=slice_boxes)
 
 
-def finding_entry(volume: CTVolume, finding: BoxRow) -> dict:
+def finding_entry(volume: CTVolume, finding: BoxRow) -> LesionEntry:
     """The annotation of a finding on its scan (with ``slice_boxes`` for
     the 2D export where the box is a sphere's).
 
@@ -373,7 +375,7 @@ def finding_entry(volume: CTVolume, finding: BoxRow) -> dict:
     c = volume.world_to_voxel(finding.center_xyz)[0]
     _outside(finding.where, volume, c, c)
     bbox = box_from_world_sphere(volume, finding.center_xyz, box_d)
-    return dict(
+    return LesionEntry(
         bbox=bbox,
         center_world=box_center_world(volume, bbox),
         diameter_mm=float(diameter),

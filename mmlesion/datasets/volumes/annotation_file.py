@@ -13,7 +13,8 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    TypedDict)
 
 import numpy as np
 
@@ -28,6 +29,32 @@ from .scan_switches import ScanChecks
 BOX_FORMAT = 'x1y1z1x2y2z2_voxel'
 #: A volume's ``split`` codes (``Train_Val_Test``) and their names.
 SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
+
+
+class LesionEntry(TypedDict, total=False):
+    """An entry of a volume's ``annotations`` (``data/README.md``): the
+    first five keys always, the converters' 2D export keys where they
+    wrote them (extra keys are kept)."""
+    bbox: List[float]
+    center_world: List[float]
+    diameter_mm: float
+    label: int
+    ignore: bool
+    key_slice: int
+    slice_boxes: Dict[int, List[float]]
+
+
+class VolumeEntry(TypedDict):
+    """An entry of the file's ``volumes`` (``data/README.md``; extra keys,
+    e.g. ``split``, are kept)."""
+    id: str
+    file: str
+    series_uid: Optional[str]
+    shape_zyx: List[int]
+    spacing_zyx: List[float]
+    origin_xyz: List[float]
+    direction: List[float]
+    annotations: List[LesionEntry]
 
 
 def box_from_world_sphere(volume: CTVolume, center_xyz: Sequence[float],
@@ -59,8 +86,8 @@ def box_center_world(volume: CTVolume, bbox: Sequence[float]) -> List[float]:
 def volume_entry(volume: CTVolume,
                  volume_id: str,
                  file: str,
-                 annotations: List[dict],
-                 **extra: Any) -> dict:
+                 annotations: List[LesionEntry],
+                 **extra: Any) -> VolumeEntry:
     """One entry of ``volumes`` with the volume's geometry.
 
     Args:
@@ -73,9 +100,9 @@ def volume_entry(volume: CTVolume,
         **extra: more keys of the entry (kept by the reader).
 
     Returns:
-        dict: the entry.
+        VolumeEntry: the entry.
     """
-    entry = dict(
+    entry = VolumeEntry(
         id=str(volume_id),
         file=str(file),
         series_uid=volume.series_uid,
