@@ -69,14 +69,6 @@ PENDING = frozenset({
     'datasets.lens.mined_file:read_mined_file',
     'methods.lens.mining.demo_eval:evaluate_mining',
     'methods.lens.mining.demo_eval:load_demo_lesions',
-    'models.roi_heads.bbox_heads.alb_bbox_head:ALBBBoxHead.genotypes',
-    'nas.genotype:check_genotypes',
-    'nas.genotype:derive_genotypes',
-    'nas.genotype:load_genotypes',
-    'nas.random_search:RandomSearchMixin.sample_candidate_genotypes',
-    'nas.random_search:RandomSearchMixin.sample_training_genotypes',
-    'nas.random_search:RandomSearchMixin.select_random_genotypes',
-    'nas.random_search:sample_genotypes',
 })
 ALLOWED = {
     'apis.whole_scan.settings:DetectionSettings.lesion_steps':

@@ -3,7 +3,7 @@
 and "Implementation Details / ElixirNet", Figures 2 and 3)."""
 import copy
 from functools import partial
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -13,7 +13,7 @@ from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 from torch import Tensor
 
-from .alb_cell import ALBCell, normalize_genotype
+from .alb_cell import ALBCell, Genotypes, normalize_genotype
 from .alb_ops import ALB_OP_NAMES
 from .nonlocal_graph import NonLocalGraph, check_num_rois
 
@@ -144,10 +144,10 @@ class ALBBBoxHead(BBoxHead):
             op for cell in self.reduce_cells for op in cell.nonlocal_ops()
         ]
         self.last_adjacency: List[Tensor] = []
-        self.sampled_genotypes: Optional[Dict[str, dict]] = None
+        self.sampled_genotypes: Optional[Genotypes] = None
         self._build_predictors(self.out_channels)
 
-    def _normalize_genotypes(self, genotypes: dict) -> Dict[str, dict]:
+    def _normalize_genotypes(self, genotypes: dict) -> Genotypes:
         if not isinstance(genotypes, dict) or set(genotypes) != {
                 'normal', 'reduce'
         }:
@@ -300,7 +300,7 @@ class ALBBBoxHead(BBoxHead):
             return []
         return [self.arch_alpha_normal, self.arch_alpha_reduce]
 
-    def genotypes(self) -> Dict[str, dict]:
+    def genotypes(self) -> Genotypes:
         """Return ``dict(normal=genotype, reduce=genotype)``: the configured
         genotypes, or in search mode the ones derived from the current
         architecture parameters (DARTS rule, see :meth:`ALBCell.genotype`)."""

@@ -24,7 +24,7 @@ Genotype format (plain config, so a searched block is a config edit)::
 """
 import copy
 from functools import partial
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, TypedDict
 
 import torch
 import torch.nn as nn
@@ -37,7 +37,17 @@ from .alb_ops import ALB_OP_NAMES, KNOWN_OP_NAMES, build_alb_op
 from .mixed_op import MixedOp
 from .nonlocal_graph import NonLocalGraph
 
-Genotype = Dict[str, list]
+class Genotype(TypedDict):
+    """A cell's genotype (the format above)."""
+    ops: List[Tuple[str, int]]
+    concat: List[int]
+
+
+class Genotypes(TypedDict):
+    """The ALB head's two cells' genotypes: the ``genotypes`` of its
+    config (``dict(normal=..., reduce=...)``)."""
+    normal: Genotype
+    reduce: Genotype
 
 _RELU = dict(type='ReLU', inplace=False)
 _ORDER = ('act', 'conv', 'norm')

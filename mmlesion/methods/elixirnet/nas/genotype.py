@@ -28,7 +28,7 @@ from mmengine.model import is_model_wrapper
 
 from mmlesion.utils.writing.atomic import atomic_write_text
 
-from ..models.alb_cell import normalize_genotype
+from ..models.alb_cell import Genotypes, normalize_genotype
 from ..models.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
 
 GENOTYPE_KEYS = ('normal', 'reduce')
@@ -64,7 +64,7 @@ def the_search_head(model: nn.Module, who: str) -> nn.Module:
     return next(iter(heads.values()))
 
 
-def derive_genotypes(model: nn.Module) -> Dict[str, dict]:
+def derive_genotypes(model: nn.Module) -> Genotypes:
     """Derive the discrete genotypes of the searched ALB head of a model.
 
     Args:
@@ -88,7 +88,7 @@ def derive_genotypes(model: nn.Module) -> Dict[str, dict]:
 def check_genotypes(genotypes: dict,
                     op_names=ALB_OP_NAMES,
                     num_branches: Optional[int] = None,
-                    source: str = 'genotypes') -> Dict[str, dict]:
+                    source: str = 'genotypes') -> Genotypes:
     """Validate ``dict(normal=..., reduce=...)`` and return plain python.
 
     Args:
@@ -183,7 +183,7 @@ def dump_genotypes(genotypes: dict,
 
 def load_genotypes(path: str,
                    op_names: Optional[Sequence[str]] = None
-                   ) -> Dict[str, dict]:
+                   ) -> Genotypes:
     """Read the ``genotypes`` of a config snippet (or of any config).
 
     Args:

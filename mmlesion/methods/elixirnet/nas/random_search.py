@@ -31,6 +31,8 @@ from mmengine.logging import print_log
 
 from mmlesion.utils.writing.atomic import atomic_write_json
 
+from ..models.alb_cell import Genotypes
+
 GENOTYPE_KEYS = ('normal', 'reduce')
 
 #: Stream of the per-iteration training samples (seeded generators).
@@ -59,7 +61,7 @@ def genotype_rng(seed: int, stream: int, index: int) -> np.random.Generator:
 def sample_genotypes(rng: np.random.Generator,
                      op_names: Sequence[str],
                      num_branches: int = 4,
-                     exclude_ops: Sequence[str] = ()) -> Dict[str, dict]:
+                     exclude_ops: Sequence[str] = ()) -> Genotypes:
     """Draw ``dict(normal=..., reduce=...)`` uniformly (Li and Talwalkar).
 
     Args:
@@ -94,7 +96,7 @@ def sample_genotypes(rng: np.random.Generator,
 
 
 @contextlib.contextmanager
-def sampled(head: nn.Module, genotypes: Dict[str, dict]):
+def sampled(head: nn.Module, genotypes: Genotypes):
     """Run ``head`` with ``genotypes`` on its shared search weights."""
     head.set_sampled_genotypes(genotypes)
     try:
@@ -109,23 +111,23 @@ class RandomSearchMixin:
     (``search_head``, ``arch_dataloader``, ``sample_seed``, ...).
     """
 
-    def _sample(self, stream: int, index: int) -> Dict[str, dict]:
+    def _sample(self, stream: int, index: int) -> Genotypes:
         """Sample ``index`` of ``stream`` in the search head's space."""
         head = self.search_head
         return sample_genotypes(
             genotype_rng(self.sample_seed, stream, index), head.op_names,
             head.num_branches, self.exclude_ops)
 
-    def sample_training_genotypes(self, index: int) -> Dict[str, dict]:
+    def sample_training_genotypes(self, index: int) -> Genotypes:
         """The genotype the random strategy trains at iteration ``index``."""
         return self._sample(TRAIN_STREAM, index)
 
-    def sample_candidate_genotypes(self, index: int) -> Dict[str, dict]:
+    def sample_candidate_genotypes(self, index: int) -> Genotypes:
         """Candidate ``index`` ranked at the end of the random strategy."""
         return self._sample(CANDIDATE_STREAM, index)
 
     @torch.no_grad()
-    def select_random_genotypes(self) -> Dict[str, dict]:
+    def select_random_genotypes(self) -> Genotypes:
         """Rank sampled genotypes by their arch-half loss; return the best.
 
         Li and Talwalkar's final stage: candidates on ``candidate_batches``
@@ -177,7 +179,7 @@ class RandomSearchMixin:
         self._set_arch_sampler_epoch(0)
         return list(itertools.islice(self.arch_dataloader, num))
 
-    def _score(self, genotypes: Dict[str, dict],
+    def _score(self, genotypes: Genotypes,
                batches: Optional[List[Any]]) -> float:
         """Mean total loss of ``genotypes`` with the shared weights.
 
@@ -209,7 +211,7 @@ class RandomSearchMixin:
         all_reduce(total)
         return float(total[0] / total[1].clamp(min=1))
 
-    def _write_random_report(self, candidates: List[Dict[str, dict]],
+    def _write_random_report(self, candidates: List[Genotypes],
                              scores: List[float],
                              final_scores: Dict[int, float],
                              best: int) -> Optional[str]:

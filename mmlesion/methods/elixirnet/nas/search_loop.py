@@ -29,6 +29,8 @@ from mmengine.runner import EpochBasedTrainLoop
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.registry import LOOPS
+
+from ..models.alb_cell import Genotypes
 from .genotype import (check_genotypes, derive_genotypes, dump_genotypes,
                        find_search_heads, format_genotypes, the_search_head)
 from .random_search import RandomSearchMixin, sample_genotypes, sampled
@@ -171,7 +173,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         self.finalist_batches = None if finalist_batches is None \
             else int(finalist_batches)
         self.exclude_ops = tuple(exclude_ops)
-        self.sampled_genotypes: List[Dict[str, dict]] = []
+        self.sampled_genotypes: List[Genotypes] = []
         self.frozen_modules = self._freeze(frozen_modules)
         if strategy == 'random':
             seed = [runner.seed]
@@ -343,7 +345,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
             self,
             rel_path: str,
             log_genotypes: bool = True,
-            genotypes: Optional[Dict[str, dict]] = None) -> Optional[str]:
+            genotypes: Optional[Genotypes] = None) -> Optional[str]:
         """Derive the genotype, log it and write it under the work dir.
 
         Args:
