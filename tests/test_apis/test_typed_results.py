@@ -67,8 +67,6 @@ PENDING = frozenset({
     'apps.own_data.convert:convert_dataset',
     'apps.own_data.scan_records:read_record',
     'datasets.lens.mined_file:read_mined_file',
-    'methods.lens.mining.demo_eval:evaluate_mining',
-    'methods.lens.mining.demo_eval:load_demo_lesions',
 })
 ALLOWED = {
     'apis.whole_scan.settings:DetectionSettings.lesion_steps':

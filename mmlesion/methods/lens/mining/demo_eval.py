@@ -9,33 +9,72 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, NamedTuple, Sequence, Set, Tuple
+from typing import (Dict, Iterable, List, NamedTuple, Sequence, Set, Tuple,
+                    TypedDict)
 
 
-def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
-    """Lesions of every series of a demo set.
+class DemoSeries(TypedDict):
+    """A series of a demo set: its key slice, the slices' position and
+    spacing, whether it is a follow-up study of the patient's first one,
+    and its lesions as ``demo_meta.json`` lists them (``center_px``,
+    ``center_mm``, ``semi_axes_mm``, ``annotated``, ``lesion_id``, ...)."""
+    key_index: int
+    z_mm: float
+    interval: float
+    spacing: float
+    followup: bool
+    lesions: List[dict]
 
-    Returns:
-        dict: series folder -> dict(key_index, z_mm, interval, spacing,
-        followup (the series is a follow-up study of the patient's first
-        one),
-        lesions=[dict(center_px, center_mm, semi_axes_mm, annotated,
-        lesion_id, ...)]).
-    """
+
+class KindScore(TypedDict):
+    """Boxes, their precision and the recall of the unannotated lesions."""
+    boxes: int
+    precision: float
+    recall_unannotated: float
+
+
+class SourceScore(KindScore):
+    """:class:`KindScore` of one strategy, plus its recall of the lesions
+    missing from follow-up studies."""
+    recall_followup_missing: float
+
+
+class FollowupRecall(TypedDict):
+    """The lesions missing from follow-up studies and their recall."""
+    lesions: int
+    mined_recall: float
+    uncertain_recall: float
+    any_recall: float
+
+
+class MiningEvaluation(TypedDict):
+    """What :func:`evaluate_mining` measured (module doc)."""
+    unannotated_lesions: int
+    series: int
+    mined: KindScore
+    uncertain: KindScore
+    any_recall_unannotated: float
+    by_source: Dict[str, SourceScore]
+    followup_missing: FollowupRecall
+
+
+def load_demo_lesions(meta_path: str) -> Dict[str, DemoSeries]:
+    """Lesions of every series of a demo set, by series folder."""
     if not osp.isfile(meta_path):
         raise FileNotFoundError(f'demo meta file not found: {meta_path}')
     with open(meta_path) as f:
         meta = json.load(f)
-    out: Dict[str, dict] = {}
+    out: Dict[str, DemoSeries] = {}
     for key in meta.get('key_slices', []):
         stem = osp.splitext(key['file_name'])[0]
         series, index = stem.rsplit('_', 1)
         entry = out.setdefault(
             series,
-            dict(key_index=int(index), z_mm=float(key['z_mm']),
-                 interval=float(key['slice_interval']),
-                 spacing=float(key['spacing']),
-                 followup=bool(key.get('followup', False)), lesions=[]))
+            DemoSeries(key_index=int(index), z_mm=float(key['z_mm']),
+                       interval=float(key['slice_interval']),
+                       spacing=float(key['spacing']),
+                       followup=bool(key.get('followup', False)),
+                       lesions=[]))
         seen = {tuple(les['center_mm']) for les in entry['lesions']}
         for les in key['lesions']:
             if tuple(les['center_mm']) not in seen:
@@ -143,7 +182,8 @@ def split_by_strategy(slices: Sequence[dict]) -> Dict[str, List[dict]]:
     return out
 
 
-def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
+def evaluate_mining(slices: Sequence[dict],
+                    meta_path: str) -> MiningEvaluation:
     """Precision / recall of mined and uncertain boxes on a demo set.
 
     Args:
@@ -152,13 +192,14 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
         meta_path (str): the set's ``demo_meta.json``.
 
     Returns:
-        dict: for ``mined`` and ``uncertain`` boxes: number, precision (box
-        centre inside a drawn lesion) and recall of the unannotated lesions
-        of the processed series (hit on any slice); ``any_recall`` for both
-        together; ``unannotated_lesions``; ``followup_missing``: the count
-        of :func:`followup_missing_lesions` and their recall by mined,
-        uncertain and any boxes; ``by_source``: boxes, precision and both
-        recalls of each mining strategy alone (:func:`split_by_strategy`).
+        MiningEvaluation: for ``mined`` and ``uncertain`` boxes: number,
+        precision (box centre inside a drawn lesion) and recall of the
+        unannotated lesions of the processed series (hit on any slice);
+        ``any_recall`` for both together; ``unannotated_lesions``;
+        ``followup_missing``: the count of :func:`followup_missing_lesions`
+        and their recall by mined, uncertain and any boxes; ``by_source``:
+        boxes, precision and both recalls of each mining strategy alone
+        (:func:`split_by_strategy`).
     """
     truth = load_demo_lesions(meta_path)
     series = sorted({s['series_dir'] for s in slices} & set(truth))
@@ -166,10 +207,9 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
                    for s in series
                    for i, les in enumerate(truth[s]['lesions'])
                    if not les['annotated']}
-    result = dict(unannotated_lesions=len(unannotated),
-                  series=len(series))
     found_any = set()
     found_by_kind = {}
+    scores = {}
     for kind in ('mined', 'uncertain'):
         n, tp, found = score_boxes(
             truth, ((s['series_dir'], s['slice'], box) for s in slices
@@ -177,28 +217,31 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
         found &= unannotated
         found_any |= found
         found_by_kind[kind] = found
-        result[kind] = dict(
+        scores[kind] = KindScore(
             boxes=n,
             precision=round(tp / n, 4) if n else float('nan'),
             recall_unannotated=_recall(found, unannotated))
-    result['any_recall_unannotated'] = _recall(found_any, unannotated)
     followup = followup_missing_lesions(truth, series)
-    result['by_source'] = {}
+    by_source = {}
     for name, part in split_by_strategy(slices).items():
         kind = 'uncertain' if name == 'cross_dataset' else 'mined'
         n, tp, found = score_boxes(
             truth, ((s['series_dir'], s['slice'], box) for s in part
                     for box in s.get(kind, [])))
-        result['by_source'][name] = dict(
+        by_source[name] = SourceScore(
             boxes=n, precision=round(tp / n, 4) if n else float('nan'),
             recall_unannotated=_recall(found & unannotated, unannotated),
             recall_followup_missing=_recall(found, followup))
-    result['followup_missing'] = dict(
-        lesions=len(followup),
-        mined_recall=_recall(found_by_kind['mined'], followup),
-        uncertain_recall=_recall(found_by_kind['uncertain'], followup),
-        any_recall=_recall(found_any, followup))
-    return result
+    return MiningEvaluation(
+        unannotated_lesions=len(unannotated), series=len(series),
+        mined=scores['mined'], uncertain=scores['uncertain'],
+        any_recall_unannotated=_recall(found_any, unannotated),
+        by_source=by_source,
+        followup_missing=FollowupRecall(
+            lesions=len(followup),
+            mined_recall=_recall(found_by_kind['mined'], followup),
+            uncertain_recall=_recall(found_by_kind['uncertain'], followup),
+            any_recall=_recall(found_any, followup)))
 
 
 @dataclass
