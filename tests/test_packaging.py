@@ -47,8 +47,6 @@ USER_FOLDERS = ('tools', 'configs')
 #: imports, by design, and why they ship.
 LAB_USED_ON_PURPOSE = {
     'mmlesion.testing': "what a user's own tests import, as mmdet.testing",
-    'mmlesion.apps.reproduce.paper_text': 'half of the one table of paper '
-    'numbers (with paper_results); its reader is the test of the docs',
 }
 
 

@@ -3,7 +3,7 @@
 typed source of them, per paper (the method's package: ``PAPER_RESULTS``,
 ``RESULT_ROWS``, ``PRINTED``, ``GAINS``; read through
 :mod:`mmlesion.apps.reproduce.paper_results` and
-:mod:`mmlesion.apps.reproduce.paper_text`), and stands at its place there.
+:mod:`tests.helpers.paper_quotes`), and stands at its place there.
 
 A quote is recognised in three forms:
 
@@ -27,10 +27,11 @@ numbers, every other document against all methods'. A quote that says it
 is derived (``derived``) may give a number the source has not; a number
 with a thousands ``K`` (``22.8K``) is checked too.
 
-Where a number stands: each number of :func:`~mmlesion.apps.reproduce.
-paper_text.placed_numbers` (every compared number, table cells included,
-and every other number the source holds) knows its table, figure or
-section, its row and column, and the names a document gives that row.
+Where a number stands: each number of
+:func:`~tests.helpers.paper_quotes.placed_numbers` (every compared number,
+table cells included, and every other number the source holds) knows its
+table, figure or section, its row and column, and the names a document
+gives that row.
 Quoted, such a number in its unit (``4.2 s``, ``90 %``, ``22.8K``,
 ``+2.37 points``) must have one of its own names nearest to it (in its
 clause; else its cell, or its sentence up to the quote's end; else its
@@ -55,10 +56,10 @@ import pytest
 
 from mmlesion.apps.reproduce.paper_results import PAPER_RESULTS
 from mmlesion.apps.reproduce.paper_tables import PAPER_TABLES
-from mmlesion.apps.reproduce.paper_text import (RESULT_COLUMNS, RESULT_ROWS,
-                                                Printed, placed_numbers,
-                                                quotable_numbers)
+from mmlesion.apps.reproduce.paper_tables import Printed
 from mmlesion.testing import repo_root, shared_data_root
+from tests.helpers.paper_quotes import (RESULT_COLUMNS, RESULT_ROWS,
+                                        placed_numbers, quotable_numbers)
 
 ROOT = repo_root()
 #: the registered methods (a new one's README is checked as theirs)

@@ -148,7 +148,7 @@ class PaperTables(MethodPart):
             names, unit) of the paper numbers its documents quote in prose.
         result_rows (Mapping[str, tuple[ResultRow]]): model of
             ``paper_results`` -> the places of its numbers in the paper
-            (:class:`~.paper_text.ResultRow`: table, row, the names
+            (:class:`ResultRow`: table, row, the names
             documents give it).
         step_times (Mapping[str, float]): step-time family (a word of its
             config file names) -> seconds per training item on one H100.

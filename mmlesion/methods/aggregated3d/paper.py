@@ -4,7 +4,7 @@ that its tables are set beside, the other numbers its documents quote, the
 rows of other papers its tables quote and its variants."""
 from typing import Dict, Optional, Sequence, Tuple
 
-from mmlesion.apps.reproduce.paper_text import Printed, ResultRow
+from mmlesion.apps.reproduce.paper_tables import Printed, ResultRow
 from mmlesion.apps.reproduce.variants import Variant
 
 #: 3D Aggregated Faster R-CNN, DeepLesion: Table V's FP rates (per chunk,

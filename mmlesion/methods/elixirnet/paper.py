@@ -6,7 +6,7 @@ other numbers its documents quote, and its variants."""
 from typing import Dict
 
 from mmlesion.apps.reproduce.paper_results import froc_row as _froc
-from mmlesion.apps.reproduce.paper_text import Gain, Printed, ResultRow
+from mmlesion.apps.reproduce.paper_tables import Gain, Printed, ResultRow
 from mmlesion.apps.reproduce.variants import Variant
 
 #: Tables 1 (FROC, mAP) and 2 (IoBB FROC), 3 slices: model -> Table 1's

@@ -5,7 +5,7 @@ documents quote, its quoted row and its variant."""
 from typing import Dict, Sequence, Tuple
 
 from mmlesion.apps.reproduce.plan import MetricMap
-from mmlesion.apps.reproduce.paper_text import Gain, Printed, ResultRow
+from mmlesion.apps.reproduce.paper_tables import Gain, Printed, ResultRow
 from mmlesion.apps.reproduce.variants import Variant
 
 #: Table I's FP rates per sub-volume

@@ -5,7 +5,7 @@ the documents quote."""
 from typing import Dict
 
 from mmlesion.apps.reproduce.paper_results import froc_row as _froc
-from mmlesion.apps.reproduce.paper_text import Printed, ResultRow
+from mmlesion.apps.reproduce.paper_tables import Printed, ResultRow
 
 #: Table 1's FP rates per image
 _R6 = (0.5, 1, 2, 4, 8, 16)

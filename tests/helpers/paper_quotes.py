@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The papers' numbers that documents quote outside the compared metrics
-(:data:`PAPER_TEXT`: parameters, times, other columns) and the gains
+"""The reader of the papers' numbers that documents quote outside the
+compared metrics (:data:`PAPER_TEXT`: parameters, times, other columns,
+each registered method's ``PaperTables.printed``) and the gains
 computed from the compared ones (:data:`PAPER_DIFFERENCES`), each typed
 with its place (:class:`Printed`): ``tests/test_docs/test_paper_quotes.py``
 fails on a quoted number that is none of :func:`quotable_numbers`, or that
@@ -9,10 +10,13 @@ stands beside another row, model or section than the paper's.
 import re
 from typing import Any, List, Mapping, Optional, Tuple
 
-from .paper_results import MERGED_MODELS, PAPER_RESULTS, QUOTED_MODELS
-from .paper_tables import (PAPER_TABLES, Gain, Printed, ResultRow,
-                           paper_view)
-from .plan import LazyMapping
+from mmlesion.apps.reproduce.paper_results import (MERGED_MODELS,
+                                                  PAPER_RESULTS,
+                                                  QUOTED_MODELS)
+from mmlesion.apps.reproduce.paper_tables import (PAPER_TABLES, Gain,
+                                                 Printed, ResultRow,
+                                                 paper_view)
+from mmlesion.apps.reproduce.plan import LazyMapping
 
 
 def _by_method(attr: str) -> Mapping[str, Any]:
