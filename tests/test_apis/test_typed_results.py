@@ -63,8 +63,6 @@ PENDING = frozenset({
     'apps.demo.dataset_writer:DatasetGenerator.generate',
     'apps.demo.dataset_writer:DatasetGenerator.write',
     'apps.demo.generator:DeepLesionDemoGenerator.summary',
-    'apps.own_data.check_only:plan_conversion',
-    'apps.own_data.convert:convert_dataset',
     'apps.own_data.scan_records:read_record',
     'datasets.lens.mined_file:read_mined_file',
 })

@@ -6,7 +6,7 @@ and what a conversion would write, reading no voxel and writing nothing
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, TypedDict
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 from mmlesion.utils.writing.field_record import FieldRecord
@@ -35,10 +35,36 @@ class ConversionTarget:
     overwrite: bool = False
 
 
+class _PlanCounts(TypedDict, total=False):
+    """The LUNA16 preset's counts a plan adds
+    (:class:`LUNA16AnnotationCheck` but its ``volume_ids``)."""
+    nodules: int
+    excluded_findings: int
+    series_with_nodules: int
+    series_without_nodules: int
+    scans_checked: bool
+    missing_scans: List[str]
+
+
+class ConversionPlan(_PlanCounts):
+    """What a conversion would write (:func:`plan_conversion`; the JSON
+    ``--check-only`` prints): ``splits`` by name, ``would_write`` the
+    paths, ``existing`` those that exist, ``would_refuse`` whether the
+    conversion would stop, and the preset's counts."""
+    check_only: bool
+    dataset: str
+    classes: List[str]
+    volumes: int
+    splits: Dict[str, int]
+    would_write: List[str]
+    existing: List[str]
+    would_refuse: bool
+
+
 def plan_conversion(volume_ids: Iterable[str],
                     splits: Iterable[int],
                     target: ConversionTarget,
-                    **counts) -> dict:
+                    **counts) -> ConversionPlan:
     """What converting ``volume_ids`` would write (nothing is written).
 
     Args:
@@ -49,10 +75,7 @@ def plan_conversion(volume_ids: Iterable[str],
         **counts: more entries of the summary (e.g. ``nodules``).
 
     Returns:
-        dict: ``check_only`` (True), ``dataset``, ``classes``, ``volumes``,
-        ``splits`` (name -> count), ``would_write`` (paths), ``existing``
-        (those that exist), ``would_refuse`` (the conversion would stop)
-        and ``counts``.
+        ConversionPlan: ``check_only`` True, ``counts`` added.
     """
     ids = list(volume_ids)
     splits = Counter(SPLIT_NAMES[s] for s in splits)
@@ -61,7 +84,7 @@ def plan_conversion(volume_ids: Iterable[str],
         outputs += [osp.join(target.export_dir, name)
                     for name in EXPORT_OUTPUTS]
     existing = [p for p in outputs if osp.exists(p)]
-    return dict(
+    return ConversionPlan(
         check_only=True,
         dataset=target.dataset,
         classes=list(target.classes),

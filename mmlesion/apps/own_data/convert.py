@@ -14,7 +14,7 @@ import logging
 import os.path as osp
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, TypedDict, Union
 
 from mmengine.logging import print_log
 
@@ -27,8 +27,8 @@ from mmlesion.utils.reporting.progress import progress_bar
 from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 
-from .check_only import (ConversionTarget, check_luna16_annotations,
-                         plan_conversion)
+from .check_only import (ConversionPlan, ConversionTarget,
+                         check_luna16_annotations, plan_conversion)
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      ConvertedVolume, MaskLesions, check_patient_splits,
                      convert_mask_case, map_scans, mark_replica_outputs,
@@ -281,7 +281,7 @@ def _run_all(jobs: List[_Job], records: List[Optional[dict]],
         bar.finish()
 
 
-def _report_orientations(records: List[dict]) -> dict:
+def _report_orientations(records: List[dict]) -> Dict[str, int]:
     """Count the stored orientations; report mixed ones in one line."""
     counts = Counter(r['orientation'] for r in records)
     if len(counts) > 1:
@@ -297,17 +297,37 @@ def _report_orientations(records: List[dict]) -> dict:
     return dict(counts)
 
 
-def convert_dataset(settings: ConvertSettings) -> dict:
+class _ExportCounts(TypedDict, total=False):
+    """What a DeepLesion export and the replica markers add to a
+    :class:`ConversionSummary`."""
+    dl_info: str
+    key_slice_rows: int
+    pngs: int
+    replica_markers: List[str]
+
+
+class ConversionSummary(_ExportCounts):
+    """What :func:`convert_dataset` wrote: volumes, lesions and ignored
+    findings, the annotation file, the stored orientations' counts and
+    patients / scans / lesions per split (and the export's counts)."""
+    volumes: int
+    lesions: int
+    ignored: int
+    ann_file: str
+    orientations: Dict[str, int]
+    splits: Dict[str, Dict[str, int]]
+
+
+def convert_dataset(settings: ConvertSettings
+                    ) -> Union[ConversionSummary, ConversionPlan]:
     """Convert a folder of scans and labels (or a preset's release).
 
     Args:
         settings (ConvertSettings): what and how.
 
     Returns:
-        dict: ``volumes``, ``lesions``, ``ignored``, ``ann_file``,
-        ``orientations`` (and the export's ``dl_info``, ``key_slice_rows``,
-        ``pngs``, and any ``replica_markers``), or, with ``check_only``,
-        the plan (:func:`~.check_only.plan_conversion`).
+        ConversionSummary | ConversionPlan: what was written, or, with
+        ``check_only``, the plan (:func:`~.check_only.plan_conversion`).
 
     Raises:
         ValueError: one line naming the file of a bad case.
@@ -360,7 +380,7 @@ def convert_dataset(settings: ConvertSettings) -> dict:
     write_annotation_file(settings.out_file, dataset, classes, entries,
                           overwrite=True, **meta)  # refused above
     annotations = [a for e in entries for a in e['annotations']]
-    summary = dict(
+    summary = ConversionSummary(
         volumes=len(entries),
         lesions=sum(not a['ignore'] for a in annotations),
         ignored=sum(a['ignore'] for a in annotations),
