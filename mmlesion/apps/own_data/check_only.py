@@ -35,22 +35,12 @@ class ConversionTarget:
     overwrite: bool = False
 
 
-class _PlanCounts(TypedDict, total=False):
-    """The LUNA16 preset's counts a plan adds
-    (:class:`LUNA16AnnotationCheck` but its ``volume_ids``)."""
-    nodules: int
-    excluded_findings: int
-    series_with_nodules: int
-    series_without_nodules: int
-    scans_checked: bool
-    missing_scans: List[str]
-
-
-class ConversionPlan(_PlanCounts):
+class ConversionPlan(TypedDict):
     """What a conversion would write (:func:`plan_conversion`; the JSON
     ``--check-only`` prints): ``splits`` by name, ``would_write`` the
     paths, ``existing`` those that exist, ``would_refuse`` whether the
-    conversion would stop, and the preset's counts."""
+    conversion would stop; the LUNA16 preset adds the counts of its
+    :class:`LUNA16AnnotationCheck`."""
     check_only: bool
     dataset: str
     classes: List[str]
