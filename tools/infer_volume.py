@@ -341,9 +341,8 @@ def _method_steps(args: argparse.Namespace):
         ValueError: options a method refuses, or one it reads that the
             parser lacks.
     """
-    from mmlesion.apis.whole_scan.method_steps import (method_settings,
-                                                       whole_scan_steps)
-    return whole_scan_steps(method_settings(args))
+    from mmlesion.apis.whole_scan.method_steps import whole_scan_steps
+    return whole_scan_steps(args)
 
 
 def _run_settings(args: argparse.Namespace):

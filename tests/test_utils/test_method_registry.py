@@ -15,7 +15,6 @@ import pytest
 
 from mmlesion.apis.whole_scan.method_steps import (WHOLE_SCAN_STEPS,
                                                    WholeScanMethod,
-                                                   method_settings,
                                                    whole_scan_steps)
 from mmlesion.apps.reproduce.paper_tables import (PAPER_TABLES, PaperTables,
                                                   paper_view)
@@ -120,11 +119,11 @@ def test_whole_scan_steps_of_the_options(registered):
     from mmlesion.methods.lens.experts import LensExperts
     from mmlesion.methods.lens.fpr_rescore import LensFPRRescorer
     parser = _parser()
-    assert whole_scan_steps(method_settings(parser.parse_args([]))) == (
+    assert whole_scan_steps(parser.parse_args([])) == (
         (), None)
-    adjust, rescorer = whole_scan_steps(method_settings(parser.parse_args(
+    adjust, rescorer = whole_scan_steps(parser.parse_args(
         ['--experts', '1', '--fpr-config', 'fpr.py', '--fpr-checkpoint',
-         'fpr.pth'])))
+         'fpr.pth']))
     assert adjust == (LensExperts([1]), )
     assert isinstance(rescorer, LensFPRRescorer)
     assert rescorer.files == dict(fpr_config='fpr.py',
@@ -133,8 +132,8 @@ def test_whole_scan_steps_of_the_options(registered):
         'second', add_arguments=lambda parser: None,
         settings=lambda args: None, steps=lambda s: ((), object())))
     with pytest.raises(ValueError, match='one re-scorer per run'):
-        whole_scan_steps(method_settings(parser.parse_args(
-            ['--fpr-config', 'fpr.py', '--fpr-checkpoint', 'fpr.pth'])))
+        whole_scan_steps(parser.parse_args(
+            ['--fpr-config', 'fpr.py', '--fpr-checkpoint', 'fpr.pth']))
 
 
 def test_a_renamed_flag_fails_loudly(monkeypatch):
@@ -146,9 +145,9 @@ def test_a_renamed_flag_fails_loudly(monkeypatch):
     del args.fpr_checkpoint  # as if renamed to --fpr-weights
     with pytest.raises(ValueError, match="method 'lens' reads the option "
                        "'fpr_checkpoint', which the tool's parser lacks"):
-        method_settings(args)
+        whole_scan_steps(args)
     with pytest.raises(ValueError, match="'experts'"):
-        method_settings(argparse.Namespace())
+        whole_scan_steps(argparse.Namespace())
     assert flags.LensScanSettings.from_args(_parser().parse_args(
         ['--experts', '0', '2'])).experts == (0, 2)
 

@@ -9,7 +9,7 @@ method. Nothing of the paper harness is imported.
 """
 import argparse
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from mmlesion.utils.method_registry import (MethodPart, MethodRegistry,
                                             required)
@@ -45,39 +45,28 @@ class WholeScanMethod(MethodPart):
 WHOLE_SCAN_STEPS = MethodRegistry('whole-scan steps', WholeScanMethod)
 
 
-def method_settings(args: argparse.Namespace) -> Dict[str, Any]:
-    """Every registered method's settings, read from a tool's parsed
-    options.
+def whole_scan_steps(args: argparse.Namespace) -> Steps:
+    """The model adjustments and the re-scorer (or None) the registered
+    methods ask for: each reads its settings from a tool's parsed options
+    and turns them into its steps.
 
     Raises:
         ValueError: an option a method reads that the parser lacks (the
             tool did not call its ``add_arguments``, or a flag was renamed
-            on one side only), naming the method and the option.
+            on one side only), naming the method and the option; two
+            methods asked for a re-scorer, both named.
     """
-    out = {}
+    adjustments: List[ModelAdjustment] = []
+    rescorers = []
     for name, part in WHOLE_SCAN_STEPS.parts().items():
         try:
-            out[name] = part.settings(args)
+            settings = part.settings(args)
         except AttributeError as err:
             raise ValueError(
                 f'method {name!r} reads the option {err.name!r}, which the '
                 "tool's parser lacks: the tool must call its add_arguments, "
                 'and its flags and settings must agree') from err
-    return out
-
-
-def whole_scan_steps(settings: Mapping[str, Any]) -> Steps:
-    """The model adjustments and the re-scorer (or None) the methods'
-    settings (:func:`method_settings`) ask for.
-
-    Raises:
-        ValueError: two methods asked for a re-scorer, both named.
-    """
-    parts = WHOLE_SCAN_STEPS.parts()
-    adjustments: List[ModelAdjustment] = []
-    rescorers = []
-    for name, value in settings.items():
-        adjust, rescorer = parts[name].steps(value)
+        adjust, rescorer = part.steps(settings)
         adjustments += adjust
         if rescorer is not None:
             rescorers.append((name, rescorer))
