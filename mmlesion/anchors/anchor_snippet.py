@@ -1,8 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Anchor settings as a config snippet (write it, read it back)."""
+"""Anchor settings as a config that inherits a model's and replaces its
+anchor generator."""
 from typing import List, Sequence
 
-from .anchor_config import AnchorConfig, AnchorGeneratorCfg
+from .anchor_config import AnchorConfig
 
 
 def _fmt(values: Sequence[float], digits: int = 3) -> str:
@@ -36,28 +37,6 @@ def _generator_lines(anchors: AnchorConfig, decimals: int,
     ]
 
 
-def format_anchor_snippet(anchors: AnchorConfig,
-                          header: Sequence[str] = (),
-                          decimals: int = 4) -> str:
-    """Python config snippet defining ``anchor_generator = dict(...)``.
-
-    Executing the snippet gives exactly the floats of ``anchors``
-    (reciprocal ratios as ``1 / r``).
-
-    Args:
-        anchors (AnchorConfig): the anchors.
-        header (Sequence[str]): comment lines written on top.
-        decimals (int): decimals the values were rounded to.
-
-    Returns:
-        str: the file content.
-    """
-    lines = [f'# {h}' if h else '#' for h in header]
-    lines += ['anchor_generator = dict(']
-    lines += _generator_lines(anchors, decimals, '    ') + ['']
-    return '\n'.join(lines)
-
-
 def format_anchor_config(anchors: AnchorConfig,
                          base: str,
                          head: str = 'bbox_head',
@@ -88,19 +67,3 @@ def format_anchor_config(anchors: AnchorConfig,
     gen = _generator_lines(anchors, decimals, ' ' * 12)
     gen[-1] += '))'
     return '\n'.join(lines + gen + [''])
-
-
-def anchor_config_from_snippet(text: str) -> AnchorGeneratorCfg:
-    """Execute a snippet of :func:`format_anchor_snippet`; return the dict.
-
-    Args:
-        text (str): the snippet.
-
-    Returns:
-        AnchorGeneratorCfg: its ``anchor_generator``.
-    """
-    scope: dict = {}
-    exec(compile(text, '<anchor snippet>', 'exec'), {}, scope)
-    if 'anchor_generator' not in scope:
-        raise ValueError('snippet defines no anchor_generator')
-    return scope['anchor_generator']

@@ -39,8 +39,7 @@ from .anchor_iou import (  # noqa: F401
     _CHUNK_ELEMENTS, OBJECTIVES, ArrayLike, anchor_shapes, best_anchor_iou,
     best_anchor_iou_batched, boxes_to_wh, centered_iou, objective_from_iou,
     ratios_from_pairs)
-from .anchor_snippet import (_fmt, anchor_config_from_snippet,  # noqa: F401
-                             format_anchor_config, format_anchor_snippet)
+from .anchor_snippet import _fmt, format_anchor_config  # noqa: F401
 
 #: Search bounds of the paper (Sec. 2.1).
 PAPER_RATIO_BOUNDS: Tuple[Tuple[float, float], ...] = ((1.0, 2.0), (2.0, 4.0))

@@ -1,45 +1,22 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Boundaries of the anchor config snippets
-(:mod:`mmlesion.anchors.anchor_snippet`).
+"""Boundaries of the anchor config that ``tools/analysis_tools/
+optimize_anchors.py`` writes (:mod:`mmlesion.anchors.anchor_snippet`).
 
-Pinned: the exact text of a snippet and of an inheriting config (header
-lines, an empty header line, indentation, closing brackets), reciprocal
-ratios written as ``1 / v`` only when that gives the very float (ratio 1,
-ratios above 1 and inexact reciprocals as they are, the rounding
-``decimals``), executing the text back to the same floats, a snippet
-without ``anchor_generator`` refused, and the fixed-digit formatter
+Pinned: the exact text of an inheriting config (header lines, an empty
+header line, indentation, closing brackets), reciprocal ratios written as
+``1 / v`` only when that gives the very float (ratio 1, ratios above 1 and
+inexact reciprocals as they are, the rounding ``decimals``), executing the
+text back to the same floats, and the fixed-digit formatter
 (docs/mutation_testing.md).
 """
 import pytest
 
 from mmlesion.anchors.anchor_config import AnchorConfig
 from mmlesion.anchors.anchor_snippet import (_fmt, _ratio_expr,
-                                             anchor_config_from_snippet,
-                                             format_anchor_config,
-                                             format_anchor_snippet)
+                                             format_anchor_config)
 
 ANCHORS = AnchorConfig((8, 16), (32.0, 40.5), (1 / 2.5, 1.0, 2.5),
                        (0.425, 0.54))
-
-
-def test_snippet_text():
-    text = format_anchor_snippet(ANCHORS, header=['made by a test', ''])
-    assert text == '\n'.join([
-        '# made by a test',
-        '#',
-        'anchor_generator = dict(',
-        "    type='AnchorGenerator',",
-        '    strides=[8, 16],',
-        '    base_sizes=[32, 40.5],',
-        '    ratios=[1 / 2.5, 1.0, 2.5],',
-        '    scales=[0.425, 0.54],',
-        '    octave_base_scale=None,',
-        '    scales_per_octave=None)',
-        '',
-    ])
-    gen = anchor_config_from_snippet(text)
-    assert AnchorConfig.from_generator_cfg(gen) == ANCHORS
-    assert format_anchor_snippet(ANCHORS).startswith('anchor_generator')
 
 
 def test_config_text():
@@ -78,26 +55,13 @@ def test_ratio_expressions():
     r = 1 / 1.2346
     assert _ratio_expr(r, 4) == '1 / 1.2346'
     assert _ratio_expr(r, 3) == repr(r)
-    # the default of a snippet is 4 decimals
-    text = format_anchor_snippet(
-        AnchorConfig((8, ), (32., ), (r, ), (1., )))
-    assert 'ratios=[1 / 1.2346],' in text
-    text = format_anchor_snippet(
-        AnchorConfig((8, ), (32., ), (r, ), (1., )), decimals=3)
-    assert f'ratios=[{r!r}],' in text
+    # the default of a config is 4 decimals
     text = format_anchor_config(
         AnchorConfig((8, ), (32., ), (r, ), (1., )), 'b.py', decimals=3)
     assert f'ratios=[{r!r}],' in text
     text = format_anchor_config(
         AnchorConfig((8, ), (32., ), (r, ), (1., )), 'b.py')
     assert 'ratios=[1 / 1.2346],' in text
-
-
-def test_snippet_without_generator():
-    with pytest.raises(ValueError) as err:
-        anchor_config_from_snippet('x = 1\n')
-    assert str(err.value) == 'snippet defines no anchor_generator'
-    assert anchor_config_from_snippet('anchor_generator = 3') == 3
 
 
 def test_fmt():
@@ -109,25 +73,11 @@ def test_fmt():
 def test_default_decimals_are_four():
     r = 1 / 1.23456  # exact as 1 / v at 5 decimals, not at 4
     anchors = AnchorConfig((8, ), (32., ), (r, ), (1., ))
-    assert f'ratios=[{r!r}],' in format_anchor_snippet(anchors)
     assert f'ratios=[{r!r}],' in format_anchor_config(anchors, 'b.py')
-    assert 'ratios=[1 / 1.23456],' in format_anchor_snippet(anchors,
-                                                            decimals=5)
+    assert 'ratios=[1 / 1.23456],' in format_anchor_config(anchors, 'b.py',
+                                                           decimals=5)
 
 
 def test_config_header_with_an_empty_line():
     text = format_anchor_config(ANCHORS, 'b.py', header=['a', ''])
     assert text.startswith("# a\n#\n_base_ = 'b.py'\n")
-
-
-def test_snippet_runs_alone():
-    # no module name is visible, and the code is named in errors
-    with pytest.raises(NameError):
-        anchor_config_from_snippet('anchor_generator = AnchorConfig')
-    with pytest.raises(SyntaxError) as err:
-        anchor_config_from_snippet('anchor_generator = (')
-    assert err.value.filename == '<anchor snippet>'
-    # the snippet's names are locals: a comprehension does not see them
-    with pytest.raises(NameError):
-        anchor_config_from_snippet(
-            'k = 2\nanchor_generator = [k for _ in range(1)]')

@@ -9,10 +9,9 @@ from mmdet.registry import TASK_UTILS
 
 from mmlesion.anchors.de_anchor_optimizer import (
     OBJECTIVES, PAPER_RATIOS, PAPER_SCALES, RETINANET_SIZES, AnchorConfig,
-    DEAnchorOptimizer, anchor_config_from_snippet, anchor_shapes,
-    best_anchor_iou, best_anchor_iou_batched, boxes_to_wh, centered_iou,
-    evaluate_anchors, format_anchor_snippet, objective_from_iou,
-    ratios_from_pairs)
+    DEAnchorOptimizer, anchor_shapes, best_anchor_iou,
+    best_anchor_iou_batched, boxes_to_wh, centered_iou, evaluate_anchors,
+    format_anchor_config, objective_from_iou, ratios_from_pairs)
 from mmlesion.testing import shared_data_root
 
 P3_P7 = (8, 16, 32, 64, 128)
@@ -111,42 +110,30 @@ def test_from_generator_cfg_reproduces_mmdet_retinanet():
     np.testing.assert_allclose(default.shapes(), cfg.shapes(), rtol=1e-12)
 
 
-def test_snippet_round_trip_with_mmdet_anchor_generator(tmp_path):
-    """The written snippet builds exactly the optimised anchors."""
+def test_config_round_trip_with_mmdet_anchor_generator(tmp_path):
+    """The written config builds exactly the optimised anchors, also
+    merged by mmengine into a RetinaNet head that sets
+    ``octave_base_scale`` / ``scales_per_octave``."""
     anchors = AnchorConfig(
         strides=(4, 8, 16, 32, 64),
         sizes=(32., 64., 128., 256., 512.),
         ratios=tuple(ratios_from_pairs([1.2345, 3.0001])),
         scales=(0.4157, 0.5234, 0.6609))
-    text = format_anchor_snippet(anchors, ['header line'], decimals=4)
+    (tmp_path / 'retina.py').write_text(
+        'model = dict(bbox_head=dict(anchor_generator=dict('
+        "type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3, "
+        'ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128])))\n')
+    text = format_anchor_config(anchors, 'retina.py', header=['header line'],
+                                decimals=4)
     assert text.startswith('# header line')
-    gen = anchor_config_from_snippet(text)
+    (tmp_path / 'anchors.py').write_text(text)
+    gen = Config.fromfile(str(tmp_path / 'anchors.py')).model.bbox_head[
+        'anchor_generator']
     # the floats survive exactly (reciprocals written as 1 / r)
     assert tuple(gen['ratios']) == anchors.ratios
     assert tuple(gen['scales']) == anchors.scales
+    assert gen['octave_base_scale'] is None
     np.testing.assert_allclose(mmdet_wh(gen), anchors.shapes(), rtol=1e-6)
-
-    # as a config file, also merged into mmdet's RetinaNet head (which
-    # sets octave_base_scale / scales_per_octave)
-    snippet = tmp_path / 'anchors.py'
-    snippet.write_text(text)
-    loaded = Config.fromfile(str(snippet))
-    np.testing.assert_allclose(
-        mmdet_wh(loaded.anchor_generator), anchors.shapes(), rtol=1e-6)
-    retina = Config(
-        dict(
-            model=dict(
-                bbox_head=dict(
-                    anchor_generator=dict(
-                        type='AnchorGenerator',
-                        octave_base_scale=4,
-                        scales_per_octave=3,
-                        ratios=[0.5, 1.0, 2.0],
-                        strides=[8, 16, 32, 64, 128])))))
-    retina.merge_from_dict(
-        {'model.bbox_head.anchor_generator': dict(loaded.anchor_generator)})
-    merged = retina.model.bbox_head.anchor_generator
-    np.testing.assert_allclose(mmdet_wh(merged), anchors.shapes(), rtol=1e-6)
 
 
 # ------------------------------------------------------------- the search
