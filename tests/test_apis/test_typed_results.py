@@ -62,7 +62,6 @@ PENDING = frozenset({
     'apps.demo.dataset_writer:DatasetGenerator.generate',
     'apps.demo.dataset_writer:DatasetGenerator.write',
     'apps.demo.generator:DeepLesionDemoGenerator.summary',
-    'apps.own_data.scan_records:read_record',
     'datasets.lens.mined_file:read_mined_file',
 })
 ALLOWED = {

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, TypedDict
 
 from mmlesion.utils.writing.atomic import (atomic_write_json,
                                            remove_stale_temporaries)
@@ -80,8 +80,17 @@ def _record_path(out_file: str, volume_id: str) -> str:
     return osp.join(records_dir(out_file), name + '.json')
 
 
+class ScanRecord(TypedDict):
+    """A scan's record (JSON): the settings ``key`` and the inputs'
+    ``stamp`` (:func:`input_stamp`) it was made with; its writer adds the
+    rest (a conversion: the annotation entry and the export's parts; a
+    fingerprint: the scan's facts)."""
+    key: str
+    inputs: List[list]
+
+
 def read_record(out_file: str, volume_id: str, key: str,
-                stamp: List[list]) -> Optional[dict]:
+                stamp: List[list]) -> Optional[ScanRecord]:
     """The record of a scan converted before with the same settings
     (``key``) from the same inputs (``stamp``), else None."""
     path = _record_path(out_file, volume_id)
@@ -95,7 +104,8 @@ def read_record(out_file: str, volume_id: str, key: str,
     return record
 
 
-def write_record(out_file: str, volume_id: str, record: dict) -> None:
+def write_record(out_file: str, volume_id: str,
+                 record: ScanRecord) -> None:
     """Write the record of a converted scan (atomically)."""
     os.makedirs(records_dir(out_file), exist_ok=True)
     atomic_write_json(_record_path(out_file, volume_id), record)
