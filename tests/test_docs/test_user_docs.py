@@ -5,7 +5,7 @@
 * The README stays short (about 250 lines) and each method README is in
   mmdet's form (its sections, at most about 200 lines), linking its
   results page ``projects/<method>/RESULTS.md`` where it has one (the
-  page is optional).
+  page is optional); every page of ``docs/`` stays within 250 lines.
 * Every relative link points to a file of the repository.
 * No user doc names a file users lack (our development folder beside the
   clone), an internal protocol file, an issue number or a commit.
@@ -50,6 +50,12 @@ def _rel(path: Path) -> str:
 
 def test_readme_is_short():
     assert len((ROOT / 'README.md').read_text().splitlines()) <= 250
+
+
+def test_every_docs_page_is_within_250_lines():
+    long = {_rel(p): n for p in sorted((ROOT / 'docs').glob('*.md'))
+            if (n := len(p.read_text().splitlines())) > 250}
+    assert long == {}
 
 
 @pytest.mark.parametrize('method', METHODS)
