@@ -74,8 +74,8 @@ SLURM_FILES = (
 #: worker, so the fixture runs once, not once per worker that got one of
 #: them (``--durations`` showed it set up on both).
 TOGETHER_FILES = (
-    'tests/test_models/test_detectors/test_lens_ddp_step.py',
-    'tests/test_datasets/test_lens/test_batch_sampler_ddp.py',
+    'tests/test_methods/test_lens/test_models/test_lens_ddp_step.py',
+    'tests/test_methods/test_lens/test_datasets/test_batch_sampler_ddp.py',
     'tests/test_cli/test_import_mmlesion.py',
     'tests/test_methods/test_elixirnet/test_nas/test_search_loop.py',
     'tests/test_methods/test_elixirnet/test_nas/test_random_search.py',

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     from mmlesion.methods.lens.experts import load_lens_and_train_set
     from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
-    from mmlesion.datasets.lens.mined_file import write_mined_file
+    from mmlesion.datasets.deeplesion.mined_file import write_mined_file
     from mmlesion.methods.lens.mining.proposals import (
         collect_series_proposals, proposals_fingerprint, series_to_entries)
     from mmlesion.methods.lens.mining.proposals_cache import (

@@ -8,7 +8,9 @@
 #       --out data/DeepLesion/lens_fpr_proposals.json
 # Final score of a proposal: (s_LENS + s_FPR) / 2 (LENSFPR's predict mode).
 _base_ = ['../_base_/default_runtime.py']
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.lens'],
+    allow_failed_imports=False)
 default_scope = 'mmdet'
 
 model = dict(

@@ -7,7 +7,9 @@ _base_ = [
     '../_base_/schedules/schedule_lens_radam_8e.py',
     '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.lens'],
+    allow_failed_imports=False)
 default_scope = 'mmdet'
 
 # mmdet's Faster R-CNN with its boxes mapped back through the test-time

@@ -1,9 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from . import (
-    backbones,
-    dense_heads,
-    detectors,
-    layers,  # noqa: F401
-    necks,
-    roi_heads,
-    task_modules)
+from . import (backbones, dense_heads, detectors, layers,  # noqa: F401
+               necks, task_modules)

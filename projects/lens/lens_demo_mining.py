@@ -101,7 +101,7 @@ def mine_demo(model, cfg: Config, partial: str, s: Any,
     """
     from mmlesion.methods.lens.mining import MiningSettings, mine_series
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
-    from mmlesion.datasets.lens.mined_file import write_mined_file
+    from mmlesion.datasets.deeplesion.mined_file import write_mined_file
     from mmlesion.methods.lens.mining.proposals import series_to_entries
     if s.dist_thr is None:
         delta = calibrate_demo_delta(model, cfg, partial,

@@ -33,7 +33,7 @@ def lens_batch(dataset_id: int,
     """Random 2.5D images with one lesion box each, all of ``dataset_id``.
 
     ``dataset_id`` and ``dataset_name`` are set in the metainfo as
-    :class:`~mmlesion.datasets.LENSMultiDataset` sets them.
+    :class:`~mmlesion.methods.lens.datasets.LENSMultiDataset` sets them.
 
     Args:
         dataset_id (int): the dataset of every image.

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Toy LENS datasets and a distributed worker for the tests of
-:class:`~mmlesion.datasets.LENSDatasetBatchSampler`.
+:class:`~mmlesion.methods.lens.datasets.LENSDatasetBatchSampler`.
 
 The worker lives in the package (not in a test file) because
 ``torch.multiprocessing.spawn`` must import it by name in the child
@@ -15,7 +15,7 @@ import torch.distributed as dist
 from mmengine.dataset import BaseDataset, DefaultSampler
 from mmengine.registry import DefaultScope
 
-from mmlesion.datasets import LENSMultiDataset
+from mmlesion.methods.lens.datasets import LENSMultiDataset
 
 
 class ToyLENSSlices(BaseDataset):
@@ -97,7 +97,7 @@ def lens_sampler_ddp_worker(rank: int, world_size: int, init_file: str,
     from mmengine.hooks import DistSamplerSeedHook
     from mmengine.runner import Runner
 
-    from mmlesion.datasets.lens.batch_sampler import LENSDatasetBatchSampler
+    from mmlesion.methods.lens.datasets.batch_sampler import LENSDatasetBatchSampler
     dist.init_process_group(
         'gloo', init_method=f'file://{init_file}', rank=rank,
         world_size=world_size, timeout=timedelta(seconds=120))

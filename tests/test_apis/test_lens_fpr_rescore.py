@@ -11,11 +11,10 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.methods.lens.fpr_rescore import (FPRPatchSource,
-                                               load_fpr_model,
+from mmlesion.methods.lens.fpr_rescore import (FPRPatchSource, load_fpr_model,
                                                rescore_findings_with_fpr)
-from mmlesion.datasets.lens.fpr_patches import positive_box_3d
-from mmlesion.datasets.lens.fpr_patches import FORMAT, VolumeFPRPatches
+from mmlesion.methods.lens.datasets.fpr_patches import positive_box_3d
+from mmlesion.methods.lens.datasets.fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.datasets.deeplesion.png_slices import write_hu_png
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.testing import get_config, repo_root

@@ -7,7 +7,7 @@ for byte (the tool's end-to-end run is in
 ``tests/test_tools/test_analysis_tools/test_find_hard_regions.py``)."""
 import json
 
-from mmlesion.datasets.lens.fpr_patches import FORMAT, positive_box_3d
+from mmlesion.methods.lens.datasets.fpr_patches import FORMAT, positive_box_3d
 from mmlesion.methods.lens.fpr_proposals import (FPRProposal,
                                                  FPRProposalCounts,
                                                  FPRProposals)

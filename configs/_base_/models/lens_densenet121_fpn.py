@@ -12,7 +12,7 @@
 # maskrcnn-benchmark default (10, 10, 5, 5)). mmdet computes the same thing
 # with target_stds = 1, SmoothL1Loss(beta=1, loss_weight=10) and BBoxHead's
 # avg_factor = number of sampled RoIs, sampler num=64 (tested equal in
-# tests/test_models/test_roi_heads/test_lens_box_loss_balance.py). The old
+# tests/test_methods/test_lens/test_models/test_lens_box_loss_balance.py). The old
 # L1Loss(10) on deltas / (0.1, 0.1, 0.2, 0.2) weighed a positive RoI's
 # typical delta (|d| ~ 0.1) ~200x more per coordinate (10 vs 0.05); its 512
 # sampled RoIs divided that by 8, still ~25x too much. Uncertain lesions

@@ -6,13 +6,15 @@ training input for the paper harness (``tables.py``, ``paper.py``,
 ``step_time.py``); the experts a model fuses (``experts.py``), the 3D
 evaluation (``eval_3d.py``), the missing-annotation mining (``mining/``),
 the FPR network's proposals (``fpr_proposals.py``) and its re-scoring
-(``fpr_rescore.py``). Models: ``mmlesion/models`` (``LENS``, ``AFPHead``,
-``MULANDenseNet``, ``LENSFPR``); datasets: ``mmlesion/datasets/lens/``;
+(``fpr_rescore.py``). Its components live here too and register when it
+is imported (its configs' ``custom_imports``): ``models/`` (``LENS``,
+``AFPHead``, ``MULANDenseNet``, ``LENSFPR``...) and ``datasets/``;
 configs: ``configs/lens/``."""
 from mmlesion.apis.whole_scan.method_steps import (WHOLE_SCAN_STEPS, Steps,
                                                    WholeScanMethod)
 from mmlesion.utils.configs.whole_config import (CONFIG_KEYS, TWO_STAGE_KEYS,
                                                  ConfigKeys)
+from . import datasets, models  # noqa: F401  (registers them)
 from .flags import LensScanSettings, add_whole_scan_arguments
 
 #: its part of the paper harness, imported by the harness only

@@ -11,9 +11,10 @@ import torch
 from mmengine.dataset import BaseDataset
 
 from mmlesion.apis.series_inference import predict_series_3d
-from mmlesion.datasets.lens.fpr_patches import (FORMAT, label_fpr_proposal,
-                                                positive_box_3d)
-from mmlesion.datasets.lens.mined_file import read_mined_file
+from mmlesion.methods.lens.datasets.fpr_patches import (FORMAT,
+                                                        label_fpr_proposal,
+                                                        positive_box_3d)
+from mmlesion.datasets.deeplesion.mined_file import read_mined_file
 from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.field_record import FieldRecord
 
@@ -42,7 +43,7 @@ class FPRProposalSettings:
 @dataclass
 class FPRProposal(FieldRecord):
     """A labelled 3D proposal, a record of the FPR's training file (the
-    format of :class:`~mmlesion.datasets.LENSFPRPatchDataset`).
+    format of :class:`~mmlesion.methods.lens.datasets.LENSFPRPatchDataset`).
 
     Args:
         series_dir (str): the series folder.
@@ -101,7 +102,7 @@ def make_fpr_proposals(model: torch.nn.Module,
                        settings: FPRProposalSettings = FPRProposalSettings(),
                        show_progress: bool = True) -> FPRProposals:
     """3D proposals of ``model`` on ``dataset``, labelled for the FPR
-    (Sec. VI-B: :func:`~mmlesion.datasets.lens.fpr_patches.
+    (Sec. VI-B: :func:`~mmlesion.methods.lens.datasets.fpr_patches.
     label_fpr_proposal`).
 
     Args:

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmlesion.datasets.lens.fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
-                                                VolumeFPRPatches,
-                                                positive_box_3d)
-from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
+from mmlesion.methods.lens.datasets.fpr_patches import (DEFAULT_PATCH_SPACING,
+                                                        FORMAT,
+                                                        VolumeFPRPatches,
+                                                        positive_box_3d)
+from mmlesion.methods.lens.models.lens_fpr import combine_fpr_scores
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.configs.loading import load_config
 from mmlesion.utils.reporting.progress import progress_bar
@@ -81,8 +82,8 @@ def load_fpr_model(config: Union[str, Config],
 @dataclass
 class FPRPatchSource:
     """Where :func:`rescore_findings_with_fpr` crops each finding's FPR
-    patch: the FPR config's :class:`~mmlesion.datasets.LENSFPRPatchDataset`
-    over ``data_root``, or :class:`~mmlesion.datasets.lens.fpr_patches.
+    patch: the FPR config's :class:`~mmlesion.methods.lens.datasets.LENSFPRPatchDataset`
+    over ``data_root``, or :class:`~mmlesion.methods.lens.datasets.fpr_patches.
     VolumeFPRPatches` over ``volumes``.
 
     Attributes:

@@ -1,11 +1,23 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """ResNet that reads 3k CT slices as k three-channel images (3DCE / MULAN)."""
+import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from .mulan_densenet import init_centre_identity
 from .resnet_with_stem import ResNetWithStem
+
+
+def init_centre_identity(conv: nn.Conv2d, channels: int,
+                         num_groups: int) -> None:
+    """Set a 1x1 fusion ``conv`` (``num_groups * channels -> channels``) to
+    the identity on the central group, zero on the others, zero bias."""
+    with torch.no_grad():
+        conv.weight.zero_()
+        first = (num_groups // 2) * channels
+        idx = torch.arange(channels)
+        conv.weight[idx, first + idx, 0, 0] = 1.
+        conv.bias.zero_()
 
 
 @MODELS.register_module()

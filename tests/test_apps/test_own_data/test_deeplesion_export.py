@@ -134,8 +134,8 @@ def test_negative_slices_and_ignored_findings(tmp_path):
     turns them into negatives and ignored instances."""
     from mmengine.registry import init_default_scope
 
-    from mmlesion.datasets import DeepLesionMinedDataset, LENSMultiDataset
-    from mmlesion.datasets.lens.mined_file import read_mined_file
+    from mmlesion.methods.lens.datasets import DeepLesionMinedDataset, LENSMultiDataset
+    from mmlesion.datasets.deeplesion.mined_file import read_mined_file
     vol = _volume()
     lesions = LESIONS + [  # an ignored finding crossing the key slice 5
         dict(bbox=[25.5, 2.5, 4.5, 29.5, 6.5, 5.5], diameter_mm=3.0,

@@ -160,7 +160,7 @@ def test_luna16_export_ignores_excluded_findings(luna_root, tmp_path,
                                                  capsys):
     """LENS: LUNA16's excluded findings are uncertain (ignored) boxes on
     the exported slices they cross, negative slices included."""
-    from mmlesion.datasets import DeepLesionMinedDataset
+    from mmlesion.methods.lens.datasets import DeepLesionMinedDataset
     tool = load_tool('luna16')
     export = tmp_path / 'luna16_2d'
     assert tool.main([

@@ -201,7 +201,7 @@ def _mkdir(path):
 
 
 def _write_mined(path, series, key, box):
-    from mmlesion.datasets.lens.mined_file import write_mined_file
+    from mmlesion.datasets.deeplesion.mined_file import write_mined_file
     write_mined_file(path, [
         # a key slice: one uncertain box
         dict(series_dir=series, slice=key, mined=[],

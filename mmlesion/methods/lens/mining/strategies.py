@@ -7,7 +7,7 @@ turned into extra labels by cross-slice box propagation (Sec. V-A,
 :func:`mine_uncertain`), run in that order by :func:`mine_series`.
 
 ``tools/lens_mine_annotations.py`` collects the proposals and writes the
-file :class:`~mmlesion.datasets.DeepLesionMinedDataset` reads.
+file :class:`~mmlesion.methods.lens.datasets.DeepLesionMinedDataset` reads.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, TypedDict

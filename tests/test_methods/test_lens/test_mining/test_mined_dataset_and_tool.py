@@ -13,7 +13,7 @@ import mmlesion  # noqa: F401
 from mmlesion.methods.lens.mining import proposals as mining_proposals
 from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                                     load_demo_lesions)
-from mmlesion.datasets.lens.mined_file import read_mined_file, write_mined_file
+from mmlesion.datasets.deeplesion.mined_file import read_mined_file, write_mined_file
 from mmlesion.testing import get_config, repo_root
 
 CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'

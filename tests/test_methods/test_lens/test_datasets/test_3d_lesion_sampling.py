@@ -19,9 +19,9 @@ from mmengine.dataset import DefaultSampler
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.datasets import DeepLesionMinedDataset, LENSMultiDataset
-from mmlesion.datasets.lens.mined_file import write_mined_file
-from mmlesion.datasets.lens.batch_sampler import LENSDatasetBatchSampler
+from mmlesion.methods.lens.datasets import DeepLesionMinedDataset, LENSMultiDataset
+from mmlesion.datasets.deeplesion.mined_file import write_mined_file
+from mmlesion.methods.lens.datasets.batch_sampler import LENSDatasetBatchSampler
 from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 from tests.helpers.lens_sampler import ToyLENSSlices
 

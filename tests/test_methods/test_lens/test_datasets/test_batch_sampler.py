@@ -9,7 +9,7 @@ from mmengine.dataset import DefaultSampler
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.datasets import LENSMultiDataset
+from mmlesion.methods.lens.datasets import LENSMultiDataset
 from tests.helpers.lens_sampler import (ToyLENSSlices,
                                            toy_lens_multi_dataset)
 

@@ -13,8 +13,9 @@ from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmlesion.models.detectors.uncropped import UNCROPPED_KEY
+
 from .lens import ExpertEnsemble, expert_indices
-from .uncropped import UNCROPPED_KEY
 
 
 @MODELS.register_module()
@@ -25,7 +26,7 @@ class LENSSeparateModels(ExpertEnsemble, BaseDetector):
 
     Member ``i`` is built from ``detector`` (a one-dataset LENS) with
     ``dataset_names=[dataset_names[i]]``. Trained with one dataset per
-    batch (:class:`~mmlesion.datasets.LENSDatasetBatchSampler`), a batch of
+    batch (:class:`~mmlesion.methods.lens.datasets.LENSDatasetBatchSampler`), a batch of
     dataset ``i`` trains member ``i`` alone, as ``d`` separate trainings of
     the same schedule would (their parameters are disjoint, so per-parameter
     optimiser state such as RAdam's stays separate). At test time the

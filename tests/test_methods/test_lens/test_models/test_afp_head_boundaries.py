@@ -22,7 +22,7 @@ from mmdet.registry import MODELS
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
-from mmlesion.models.dense_heads import AFPHead
+from mmlesion.methods.lens.models import AFPHead
 
 
 def _head(**kwargs) -> AFPHead:
@@ -298,7 +298,7 @@ def test_losses_divide_by_the_positives_averaged_over_gpus(monkeypatch):
     """In distributed training both losses divide by the mean number of
     positives over the GPUs (``reduce_mean``, as FCOS), not by this
     image's: simulated here with a mean of 2.5 for 3 local positives."""
-    import mmlesion.models.dense_heads.afp_head as afp_module
+    import mmlesion.methods.lens.models.afp_head as afp_module
     monkeypatch.setattr(afp_module, 'reduce_mean',
                         lambda t: torch.full_like(t, 2.5))
     head = _head(center_ratio=0.25, ignore_ratio=0.5)

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.roi_heads.bbox_heads.lens_bbox_head import (
-    ExpertSwitch, LENSBBoxHead)
+from mmlesion.methods.lens.models.lens_bbox_head import (ExpertSwitch,
+                                                         LENSBBoxHead)
 
 #: a Constant init of every Linear layer: far from mmdet's normal init
 CONSTANT_INIT = dict(type='Constant', val=0.5, bias=0.25, layer='Linear')

@@ -38,7 +38,7 @@ from mmengine.runner import Runner
 from mmengine.structures import BaseDataElement
 
 import mmlesion  # noqa: F401
-from mmlesion.datasets import LENSMultiDataset
+from mmlesion.methods.lens.datasets import LENSMultiDataset
 from mmlesion.testing import get_config
 from mmlesion.testing.det_batches import bright_box_batch
 

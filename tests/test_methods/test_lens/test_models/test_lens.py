@@ -13,7 +13,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
-from mmlesion.models.detectors.lens import fuse_instances
+from mmlesion.methods.lens.models.lens import fuse_instances
 from mmlesion.testing import get_config
 
 CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'

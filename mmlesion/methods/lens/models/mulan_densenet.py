@@ -14,22 +14,12 @@ from mmengine.model import BaseModule, constant_init
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
+from mmlesion.models.backbones.slice_group_resnet import init_centre_identity
+
 # torchvision's ImageNet DenseNet-121 (the configs name this URL; no
 # torchvision import is needed to load it).
 DENSENET121_IMAGENET = \
     'https://download.pytorch.org/models/densenet121-a639ec97.pth'
-
-
-def init_centre_identity(conv: nn.Conv2d, channels: int,
-                         num_groups: int) -> None:
-    """Set a 1x1 fusion ``conv`` (``num_groups * channels -> channels``) to
-    the identity on the central group, zero on the others, zero bias."""
-    with torch.no_grad():
-        conv.weight.zero_()
-        first = (num_groups // 2) * channels
-        idx = torch.arange(channels)
-        conv.weight[idx, first + idx, 0, 0] = 1.
-        conv.bias.zero_()
 
 
 class DenseLayer(nn.Sequential):

@@ -7,7 +7,7 @@ from mmdet.registry import DATA_SAMPLERS
 from mmengine.dataset import DefaultSampler
 
 import mmlesion  # noqa: F401
-from mmlesion.datasets import LENSMultiDataset
+from mmlesion.methods.lens.datasets import LENSMultiDataset
 from tests.helpers.lens_sampler import ToyLENSSlices
 
 

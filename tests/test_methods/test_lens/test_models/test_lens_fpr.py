@@ -6,9 +6,9 @@ import torch
 from mmdet.registry import MODELS
 
 import mmlesion  # noqa: F401
-from mmlesion.models.backbones import ResNet18FPR3D
-from mmlesion.models.detectors.lens_fpr import (combine_fpr_scores,
-                                                roi_pool_3d)
+from mmlesion.methods.lens.models import ResNet18FPR3D
+from mmlesion.methods.lens.models.lens_fpr import (combine_fpr_scores,
+                                                   roi_pool_3d)
 
 TINY = dict(type='ResNet18FPR3D', base_channels=4)
 

@@ -13,7 +13,7 @@ from mmengine.dataset import BaseDataset, ConcatDataset
 class LENSMultiDataset(ConcatDataset):
     """mmengine's :class:`ConcatDataset` whose samples carry ``dataset_id``
     (and ``dataset_name``) in their metainfo, for :class:`~mmlesion.models.
-    LENS` and :class:`~mmlesion.datasets.LENSDatasetBatchSampler`.
+    LENS` and :class:`~mmlesion.methods.lens.datasets.LENSDatasetBatchSampler`.
 
     Dataset ``i`` trains AFP ``i`` and detection expert ``i`` of LENS (the
     order of the model's ``dataset_names``); all must share ``classes``.

@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
-from mmlesion.models.dense_heads import AFPHead
+from mmlesion.methods.lens.models import AFPHead
 
 
 def _head(**kwargs) -> AFPHead:

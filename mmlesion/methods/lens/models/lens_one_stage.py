@@ -12,7 +12,8 @@ from mmdet.utils import ConfigType, OptConfigType
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .uncropped import to_uncropped
+from mmlesion.models.detectors.uncropped import to_uncropped
+
 from .lens import (ExpertEnsemble, build_expert_heads, dataset_names_of,
                    expert_indices)
 

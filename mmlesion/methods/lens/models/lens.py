@@ -18,7 +18,7 @@ from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .uncropped import to_uncropped
+from mmlesion.models.detectors.uncropped import to_uncropped
 
 _DEFAULT_PROPOSAL_FUSION = dict(
     nms=dict(type='nms', iou_threshold=0.7), max_per_img=1000)

@@ -89,7 +89,7 @@ class LENSFPRPatchDataset(BaseDataset):
     ``BaseDataElement``). A series' voxel size is the proposal's
     ``spacing`` ([z, y, x] mm), else from ``data_root/DL_info.csv``. It
     answers ``dataset_id`` (0) and ``is_positive`` (TP) for
-    :class:`~mmlesion.datasets.LENSDatasetBatchSampler`
+    :class:`~mmlesion.methods.lens.datasets.LENSDatasetBatchSampler`
     (``pos_neg_ratio=0.5``: TP : FP = 1 : 2, Sec. VI-B).
 
     Args:

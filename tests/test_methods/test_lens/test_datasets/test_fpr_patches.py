@@ -9,10 +9,11 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401
-from mmlesion.datasets import DeepLesionDataset, LENSFPRPatchDataset
-from mmlesion.datasets.lens.fpr_patches import (FORMAT, FPRPatchSpec,
-                                                crop_fpr_patch,
-                                                label_fpr_proposal)
+from mmlesion.datasets import DeepLesionDataset
+from mmlesion.methods.lens.datasets import LENSFPRPatchDataset
+from mmlesion.methods.lens.datasets.fpr_patches import (FORMAT, FPRPatchSpec,
+                                                        crop_fpr_patch,
+                                                        label_fpr_proposal)
 from mmlesion.testing import get_config
 
 

@@ -10,8 +10,8 @@ from mmdet.registry import DATASETS
 from scipy.cluster.hierarchy import DisjointSet
 from mmengine.logging import print_log
 
-from ..deeplesion.dataset import DeepLesionDataset
-from .mined_file import read_mined_file
+from mmlesion.datasets.deeplesion.dataset import DeepLesionDataset
+from mmlesion.datasets.deeplesion.mined_file import read_mined_file
 
 #: (series, z) -> the data info of that slice.
 SliceInfos = Dict[Tuple[str, int], dict]

@@ -7,7 +7,7 @@ import torch
 from mmdet.registry import MODELS
 
 import mmlesion  # noqa: F401
-from mmlesion.models.backbones import MULANDenseNet
+from mmlesion.methods.lens.models import MULANDenseNet
 
 TINY = dict(type='MULANDenseNet', growth_rate=4, block_config=(2, 2, 2),
             num_init_features=8, bn_size=2, init_cfg=None)

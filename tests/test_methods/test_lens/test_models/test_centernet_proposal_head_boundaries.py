@@ -21,7 +21,7 @@ from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 
 import mmlesion  # noqa: F401  (registers)
-from mmlesion.models.dense_heads.centernet_proposal_head import \
+from mmlesion.methods.lens.models.centernet_proposal_head import \
     CenterNetProposalHead
 
 Maps = Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]

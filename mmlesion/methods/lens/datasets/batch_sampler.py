@@ -18,7 +18,7 @@ class LENSDatasetBatchSampler(BatchSampler):
     existing annotations or mined MAs) and randomly sampled negative slices
     ... Their ratio is 2:1 in each epoch").
 
-    Works over a :class:`~mmlesion.datasets.LENSMultiDataset`
+    Works over a :class:`~mmlesion.methods.lens.datasets.LENSMultiDataset`
     (``dataset_id(idx)``, ``is_positive(idx)``). Each epoch is planned
     identically on every rank: every dataset keeps one positive slice per
     3D lesion, ``n_pos`` in all, and ``round(n_pos / pos_neg_ratio)``
