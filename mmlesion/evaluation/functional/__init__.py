@@ -4,7 +4,6 @@ from .froc import (  # noqa: F401
     DEFAULT_FP_RATES, DEFAULT_MEAN_RATES, DIAMETER_BINS, LESION_TYPE_NAMES,
     FROCCurve, FROCMatch, diameter_subsets, filter_gts, froc_curve,
     lesion_type_subsets, match_detections, sens_at_fp)
-from .overlaps import aligned_legacy_overlaps, legacy_bbox_overlaps  # noqa
 from .box_stacking import StackSettings, stack_slice_boxes  # noqa: F401
 from .luna16 import (LUNA16_FP_RATES, LUNA16Candidates,  # noqa: F401
                      LUNA16Findings, LUNA16Options, LUNA16Result,

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from mmdet.evaluation.functional import bbox_overlaps
 
-from mmlesion.evaluation.functional import (aligned_legacy_overlaps,
-                                            legacy_bbox_overlaps)
 from projects.benchmarks.froc_reference import reference_overlaps
+from tests.helpers.legacy_overlaps import (aligned_legacy_overlaps,
+                                           legacy_bbox_overlaps)
 
 
 def _random_boxes(rng, n):

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Boundaries of the legacy "+1 pixel" overlaps (:mod:`...overlaps`).
+"""Boundaries of the legacy "+1 pixel" overlaps (:mod:`...overlaps`, through
+the all-pairs and aligned forms of ``tests/helpers/legacy_overlaps.py``).
 
 Pinned: overlaps exactly at 0.5 and exactly 0 (touching and disjoint
 boxes, also disjoint along every axis at once, where an unclamped negative
@@ -13,9 +14,9 @@ import pytest
 
 from mmlesion.evaluation.functional.overlaps import (BOX_COLUMNS,
                                                      OVERLAP_MODES,
-                                                     aligned_legacy_overlaps,
-                                                     legacy_box_sizes,
-                                                     legacy_bbox_overlaps)
+                                                     legacy_box_sizes)
+from tests.helpers.legacy_overlaps import (aligned_legacy_overlaps,
+                                           legacy_bbox_overlaps)
 
 BOX = [0., 0., 9., 9.]  # 10 x 10 pixels
 CUBE = [0., 0., 0., 9., 9., 9.]  # 10 x 10 x 10 voxels
