@@ -291,9 +291,10 @@ def main(argv=None) -> int:
             return _run_sharded(args, cfg)
         if args.batch:
             return _run_batch(args, cfg)
+        from mmlesion.apis.whole_scan.read import ScanSource
         result = run_volume_inference(
-            cfg, args.checkpoint, args.scan[0], out_dir=args.out_dir,
-            run_settings=_run_settings(args), series_uid=args.series_uid)
+            cfg, args.checkpoint, ScanSource(args.scan[0], args.series_uid),
+            out_dir=args.out_dir, run_settings=_run_settings(args))
     except (FileNotFoundError, FileExistsError, ValueError, ImportError,
             OutputDirError, UntrustedCheckpointError,
             CorruptCheckpointError, DicomServerError) as err:

@@ -6,7 +6,7 @@ import logging
 import os
 import os.path as osp
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
@@ -15,6 +15,13 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume)
 
 from .settings import VolumeInferenceSettings
+
+
+class ScanSource(NamedTuple):
+    """A scan to read: its file or DICOM folder and, for a folder holding
+    several series, the one to read."""
+    path: str
+    series_uid: Optional[str] = None
 
 
 def read_scan(scan: str,

@@ -22,7 +22,7 @@ from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (check_operating_point, checkpoint_data_convention,
                     checkpoint_meta, choose_operating_point,
                     demo_model_warning, read_checkpoint, run_provenance)
-from .read import read_scan
+from .read import ScanSource, read_scan
 from .results import DicomStatus, OperatingPoint, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
                        VolumeInferenceSettings, volume_settings_from_config)
@@ -91,10 +91,9 @@ class LoadedRun:
 
 def run_volume_inference(config: Union[str, Config],
                          checkpoint: Optional[str],
-                         scan: str,
+                         scan: Union[str, ScanSource],
                          out_dir: Optional[str] = None,
                          run_settings: Optional[RunSettings] = None,
-                         series_uid: Optional[str] = None,
                          model: Optional[torch.nn.Module] = None
                          ) -> ScanResult:
     """Load a model and a scan, detect, and (optionally) write the files.
@@ -102,14 +101,14 @@ def run_volume_inference(config: Union[str, Config],
     Args:
         config (str | Config): a 2.5D config.
         checkpoint (str, optional): its weights (None: random weights).
-        scan (str): NIfTI / .mhd / DICOM folder (:func:`~mmlesion.datasets.
-            volumes.load_ct_volume`).
+        scan (str | ScanSource): NIfTI / .mhd / DICOM folder
+            (:func:`~mmlesion.datasets.volumes.load_ct_volume`), or a
+            :class:`~.read.ScanSource` naming the DICOM series of a folder
+            with several.
         out_dir (str, optional): write the results there.
         run_settings (RunSettings, optional): how the model is loaded, the
             scan detected and the results written. Defaults to
             ``RunSettings()``.
-        series_uid (str, optional): the DICOM series of a folder with
-            several.
         model (nn.Module, optional): an already built model (then
             ``checkpoint`` is ignored).
 
@@ -122,6 +121,8 @@ def run_volume_inference(config: Union[str, Config],
         (:func:`~mmlesion.apis.whole_scan.model.demo_model_warning`),
         ``provenance`` and, if written, ``dicom`` and ``paths``.
     """
+    source = scan if isinstance(scan, ScanSource) else ScanSource(scan)
+    scan = source.path
     run = run_settings or RunSettings()
     run_config = volume_run_config(config, run,
                                    checkpoint if model is None else None)
@@ -138,17 +139,17 @@ def run_volume_inference(config: Union[str, Config],
             # one run per --out-dir until this one ends
             stack.enter_context(OutDirLock(out_dir, single=True))
         stack.enter_context(numpy_huge_pages(run.huge_pages))
-        return _run_scan(run_config, config, checkpoint, scan, out_dir,
-                         run, series_uid, model)
+        return _run_scan(run_config, config, checkpoint, source, out_dir,
+                         run, model)
 
 
 def _run_scan(run_config: RunConfig, config: Union[str, Config],
-              checkpoint: Optional[str], scan: str, out_dir: Optional[str],
-              run: RunSettings, series_uid: Optional[str],
+              checkpoint: Optional[str], scan: ScanSource,
+              out_dir: Optional[str], run: RunSettings,
               model: Optional[torch.nn.Module]) -> ScanResult:
     """Read, load the model, detect and write."""
     cfg, settings = run_config.cfg, run_config.settings
-    volume = read_scan(scan, settings, series_uid)
+    volume = read_scan(scan.path, settings, scan.series_uid)
     dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
                                        run.overwrite)
     loaded = load_volume_run(cfg, config, checkpoint, run, model,
