@@ -7,10 +7,51 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from mmlesion.evaluation.functional.froc import (FROCCurve, match_detections,
+                                                sens_at_fp)
+from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
+                                                   LENS_IOBB_THR,
+                                                   continuous_to_inclusive)
 from mmlesion.structures.finding_3d import Finding3D
-from mmlesion.evaluation.functional.froc_3d import (continuous_to_inclusive,
-                                                   froc_3d_curve,
-                                                   lens_sensitivities)
+
+
+def froc_3d_curve(dets: Sequence[np.ndarray],
+                  gts: Sequence[np.ndarray],
+                  iou_thr: float = LENS_IOBB_THR,
+                  overlap: str = 'iobb') -> FROCCurve:
+    """Raw 3D FROC curve (FPs per sub-volume, sensitivity): the LENS hit
+    walk (:func:`~mmlesion.evaluation.functional.froc.match_detections`
+    with ``ndim=3``) over sub-volumes.
+
+    Args:
+        dets (Sequence[np.ndarray]): per sub-volume ``(N_i, 7)`` detections
+            ``x1, y1, z1, x2, y2, z2, score`` (inclusive voxel indices).
+        gts (Sequence[np.ndarray]): per sub-volume ``(M_i, 6)`` boxes.
+        iou_thr (float): overlap threshold. Defaults to 0.3.
+        overlap (str): ``'iobb'`` (default, the protocol) or ``'iou'``.
+
+    Returns:
+        FROCCurve: ``fps_per_image`` are FPs per sub-volume.
+    """
+    return match_detections(dets, gts, iou_thr, overlap, ndim=3).curve()
+
+
+def lens_sensitivities(curve: FROCCurve,
+                       fp_rates: Sequence[float] = LENS_FP_RATES
+                       ) -> Dict[str, float]:
+    """Sensitivity at each rate and their average (the headline).
+
+    Args:
+        curve (FROCCurve): from :func:`froc_3d_curve`.
+        fp_rates (Sequence[float]): rates. Defaults to 1/8 .. 8.
+
+    Returns:
+        dict[str, float]: ``'sens@{r:g}'`` per rate and ``'average'``.
+    """
+    sens = sens_at_fp(curve, fp_rates)
+    out = {f'sens@{float(r):g}': float(s) for r, s in zip(fp_rates, sens)}
+    out['average'] = float(np.mean(sens))
+    return out
 
 
 def findings_to_dets(findings: Sequence[Finding3D]) -> np.ndarray:

@@ -11,7 +11,6 @@ from .luna16 import (LUNA16_FP_RATES, LUNA16Candidates,  # noqa: F401
                      read_findings_csv, read_seriesuids_csv,
                      write_candidates_csv)
 from .froc_3d import (LENS_FP_RATES, ManualSubVolume,  # noqa: F401
-                      continuous_to_inclusive, froc_3d_curve,
-                      lens_sensitivities, load_deeplesion_manual_3d)
+                      continuous_to_inclusive, load_deeplesion_manual_3d)
 from .per_image import (COCO_IOU_THRS, ImageFROC,  # noqa: F401
                         image_coco_style_map, image_froc_at_fp)

@@ -5,7 +5,8 @@ docs/protocols.md §2 (LENS, Yan et al., IEEE TMI 2020, §VI-A). The
 released code (``general_detection_evaluation.py``: ``FROC(..., '3D',
 'IOBB', .3)`` and ``sens_at_FP``) is the hit walk and interpolation of the
 2D protocol (:mod:`mmlesion.evaluation.functional.froc`), reused with
-``ndim=3`` and legacy ``+1`` voxel sizes on inclusive voxel indices.
+``ndim=3`` and legacy ``+1`` voxel sizes on inclusive voxel indices
+(:class:`~mmlesion.evaluation.FROC3DMetric`).
 mmlesion's 3D boxes are continuous (``x2 = x1 + extent``):
 :func:`continuous_to_inclusive` converts them, so that a box covering
 exactly the voxels of a ground truth has IoBB 1.
@@ -13,11 +14,10 @@ exactly the voxels of a ground truth has IoBB 1.
 import os.path as osp
 import pickle
 import re
-from typing import Dict, List, NamedTuple, Sequence
+from typing import List, NamedTuple, Sequence
 
 import numpy as np
 
-from .froc import FROCCurve, match_detections, sens_at_fp
 
 #: FPs per sub-volume of the LENS protocol.
 LENS_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -40,45 +40,6 @@ def continuous_to_inclusive(boxes: np.ndarray) -> np.ndarray:
     out = np.array(boxes, dtype=np.float64, copy=True)
     if out.size:
         out[:, 3:6] -= 1.0
-    return out
-
-
-def froc_3d_curve(dets: Sequence[np.ndarray],
-                  gts: Sequence[np.ndarray],
-                  iou_thr: float = LENS_IOBB_THR,
-                  overlap: str = 'iobb') -> FROCCurve:
-    """Raw 3D FROC curve (FPs per sub-volume, sensitivity): the LENS hit
-    walk (:func:`~mmlesion.evaluation.functional.froc.match_detections`
-    with ``ndim=3``) over sub-volumes.
-
-    Args:
-        dets (Sequence[np.ndarray]): per sub-volume ``(N_i, 7)`` detections
-            ``x1, y1, z1, x2, y2, z2, score`` (inclusive voxel indices).
-        gts (Sequence[np.ndarray]): per sub-volume ``(M_i, 6)`` boxes.
-        iou_thr (float): overlap threshold. Defaults to 0.3.
-        overlap (str): ``'iobb'`` (default, the protocol) or ``'iou'``.
-
-    Returns:
-        FROCCurve: ``fps_per_image`` are FPs per sub-volume.
-    """
-    return match_detections(dets, gts, iou_thr, overlap, ndim=3).curve()
-
-
-def lens_sensitivities(curve: FROCCurve,
-                       fp_rates: Sequence[float] = LENS_FP_RATES
-                       ) -> Dict[str, float]:
-    """Sensitivity at each rate and their average (the headline).
-
-    Args:
-        curve (FROCCurve): from :func:`froc_3d_curve`.
-        fp_rates (Sequence[float]): rates. Defaults to 1/8 .. 8.
-
-    Returns:
-        dict[str, float]: ``'sens@{r:g}'`` per rate and ``'average'``.
-    """
-    sens = sens_at_fp(curve, fp_rates)
-    out = {f'sens@{float(r):g}': float(s) for r, s in zip(fp_rates, sens)}
-    out['average'] = float(np.mean(sens))
     return out
 
 

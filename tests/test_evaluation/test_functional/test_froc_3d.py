@@ -8,9 +8,9 @@ from scipy.interpolate import interp1d
 
 from mmlesion.evaluation.functional.froc import match_detections
 from mmlesion.evaluation.functional.froc_3d import (
-    LENS_FP_RATES, continuous_to_inclusive, froc_3d_curve,
-    lens_sensitivities, load_deeplesion_manual_3d)
+    LENS_FP_RATES, continuous_to_inclusive, load_deeplesion_manual_3d)
 from mmlesion.testing import shared_data_root
+from projects.lens.series_froc_3d import froc_3d_curve, lens_sensitivities
 from tests.helpers.legacy_overlaps import legacy_bbox_overlaps
 
 GT = [0., 0., 0., 9., 9., 9.]  # 10 x 10 x 10 voxels (inclusive)

@@ -20,7 +20,8 @@ import pytest
 
 from mmlesion.evaluation.functional.froc_3d import (
     LENS_FP_RATES, LENS_IOBB_THR, ManualSubVolume, continuous_to_inclusive,
-    froc_3d_curve, lens_sensitivities, load_deeplesion_manual_3d)
+    load_deeplesion_manual_3d)
+from projects.lens.series_froc_3d import froc_3d_curve, lens_sensitivities
 
 GT = [0., 0., 0., 9., 9., 9.]  # 10 x 10 x 10 voxels (inclusive)
 #: 10 x 10 x 10 detection overlapping 3 slices of GT: IoBB 0.3, IoU 3/17

@@ -9,11 +9,11 @@ from mmengine.registry import FUNCTIONS
 
 import mmlesion.evaluation.metrics.froc_metric as froc_metric_mod
 from mmdet.registry import METRICS
-from mmlesion.evaluation.functional.froc_3d import (
-    froc_3d_curve, lens_sensitivities, load_deeplesion_manual_3d)
+from mmlesion.evaluation.functional.froc_3d import load_deeplesion_manual_3d
 from mmlesion.evaluation.metrics.froc_3d_metric import (BOX_CONVENTIONS,
                                                         FROC3DMetric)
 from mmlesion.testing import shared_data_root
+from projects.lens.series_froc_3d import froc_3d_curve, lens_sensitivities
 
 
 def _sample(img_id, pred_boxes, scores, gt_boxes, ignore=None):

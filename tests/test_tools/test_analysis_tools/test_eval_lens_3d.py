@@ -18,10 +18,9 @@ from mmlesion.methods.lens.eval_3d import (findings_in_subvolume,
                                              findings_to_release_boxes,
                                              score_subvolumes)
 from mmlesion.structures.finding_3d import Finding3D
-from mmlesion.evaluation.functional.froc_3d import (froc_3d_curve,
-                                                    lens_sensitivities,
-                                                    load_deeplesion_manual_3d)
+from mmlesion.evaluation.functional.froc_3d import load_deeplesion_manual_3d
 from mmlesion.testing import get_config, repo_root, shared_data_root
+from projects.lens.series_froc_3d import froc_3d_curve, lens_sensitivities
 from tests.helpers.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
                                           save_random_lens_checkpoints)
 
