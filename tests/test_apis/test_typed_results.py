@@ -62,7 +62,6 @@ PENDING = frozenset({
     'apps.demo.dataset_writer:DatasetGenerator.generate',
     'apps.demo.dataset_writer:DatasetGenerator.write',
     'apps.demo.generator:DeepLesionDemoGenerator.summary',
-    'datasets.deeplesion.mined_file:read_mined_file',
 })
 ALLOWED = {
     'apis.whole_scan.settings:DetectionSettings.lesion_steps':

@@ -18,12 +18,28 @@ Boxes are 0-based pixel x1y1x2y2 of the original slice, as
 with neither mined nor uncertain boxes is a *negative* slice (the model
 found nothing there): LENS samples negatives beside the positives (2 : 1).
 """
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, TypedDict
 
 from mmlesion.utils.writing.atomic import atomic_write_json
 from ..volumes.annotation_file import read_json_file, refuse_existing
 
 FORMAT = 'mmlesion.lens_mined/1'
+
+
+class MinedSlice(TypedDict):
+    """A slice entry of the file as read (module doc)."""
+    series_dir: str
+    slice: int
+    mined: List[List[float]]
+    mined_sources: List[str]
+    uncertain: List[List[float]]
+
+
+class MinedFile(TypedDict):
+    """The file as read: ``metainfo`` (format, thresholds, counts) and
+    its validated ``slices``."""
+    metainfo: Dict[str, Any]
+    slices: List[MinedSlice]
 
 
 def write_mined_file(path: str,
@@ -56,12 +72,11 @@ def _check_boxes(path: str, i: int, key: str, boxes) -> List[List[float]]:
     return [list(map(float, b)) for b in boxes]
 
 
-def read_mined_file(path: str) -> Dict[str, object]:
+def read_mined_file(path: str) -> MinedFile:
     """Read and validate the file.
 
     Returns:
-        dict: ``metainfo`` and ``slices`` (each with ``series_dir``,
-        ``slice``, ``mined``, ``mined_sources``, ``uncertain``).
+        MinedFile: ``metainfo`` and the ``slices``.
 
     Raises:
         FileNotFoundError / ValueError: naming the file, entry and field.
@@ -85,7 +100,7 @@ def read_mined_file(path: str) -> Dict[str, object]:
         if len(sources) != len(mined):
             raise ValueError(f'{path}: slices[{i}]: {len(sources)} '
                              f'mined_sources for {len(mined)} mined boxes')
-        out.append(
-            dict(series_dir=str(s['series_dir']), slice=int(s['slice']),
-                 mined=mined, mined_sources=list(sources), uncertain=unc))
-    return dict(metainfo=data['metainfo'], slices=out)
+        out.append(MinedSlice(
+            series_dir=str(s['series_dir']), slice=int(s['slice']),
+            mined=mined, mined_sources=list(sources), uncertain=unc))
+    return MinedFile(metainfo=data['metainfo'], slices=out)
