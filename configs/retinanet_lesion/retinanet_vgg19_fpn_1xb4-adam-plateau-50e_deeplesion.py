@@ -18,7 +18,9 @@ _base_ = [
     '../_base_/schedules/schedule_adam_plateau.py',
     '../_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.retinanet_lesion'],
+    allow_failed_imports=False)
 default_scope = 'mmdet'
 
 model = dict(

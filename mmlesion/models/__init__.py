@@ -1,3 +1,2 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from . import (backbones, dense_heads, detectors, layers,  # noqa: F401
-               necks, task_modules)
+from . import backbones, detectors, task_modules  # noqa: F401

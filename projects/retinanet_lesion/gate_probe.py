@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Do the attention gates look at the lesions? An after-run check of the
-:class:`~mmlesion.models.layers.AttentionGate` maps of a trained model.
+:class:`~mmlesion.methods.retinanet_lesion.models.AttentionGate` maps of a trained model.
 
 Improved RetinaNet (Zlocha et al. 2019, Sec. 2.3) gates feature responses
 so that the detector attends to lesions. For every gate of the model this
@@ -24,7 +24,7 @@ import torch
 from scipy.stats import mannwhitneyu
 from torch import Tensor
 
-from mmlesion.models.layers.attention_gate import AttentionGate
+from mmlesion.methods.retinanet_lesion.models.attention_gate import AttentionGate
 
 
 def boxes_to_mask(boxes: Tensor, size: Tuple[int, int],

@@ -5,7 +5,7 @@ lesion probability map of a trained Improved RetinaNet.
 The calibration of Zlocha et al. (2019), ``p * (1 + IoU(box around the
 predicted mask, box))``, only changes a detection's score where the lesion
 map has a connected component above ``mask_thr``
-(:func:`~mmlesion.models.layers.calibrate_with_mask`). This probe reports,
+(:func:`~mmlesion.methods.retinanet_lesion.models.calibrate_with_mask`). This probe reports,
 over the images of a split, how often the map gets there:
 
 * ``max_prob``: the largest probability over all images,

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                            init_lesion_detector)
-from mmlesion.models.layers.attention_gate import AttentionGate
+from mmlesion.methods.retinanet_lesion.models.attention_gate import AttentionGate
 from projects.retinanet_lesion.gate_probe import AttentionGateProbe
 from projects.elixirnet.rtm_probe import RTMProbe
 from projects.retinanet_lesion.seg_probe import LesionMapProbe

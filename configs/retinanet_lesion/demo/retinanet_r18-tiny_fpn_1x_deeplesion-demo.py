@@ -11,7 +11,9 @@
 # projects/retinanet_lesion/tools/eval_retinanet_lesion_demo.py trains and compares
 # them.
 _base_ = '../retinanet_r50_fpn_1xb4-adam-plateau-50e_deeplesion.py'
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmlesion', 'mmlesion.methods.retinanet_lesion'],
+    allow_failed_imports=False)
 default_scope = 'mmdet'
 
 data_root = 'data/demo_deeplesion/'

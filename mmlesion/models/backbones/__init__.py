@@ -1,4 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .resnet_with_stem import ResNetWithStem  # noqa: F401
 from .slice_group_resnet import SliceGroupResNet  # noqa: F401
-from .vgg import LesionVGG  # noqa: F401

@@ -12,7 +12,7 @@ import mmlesion  # noqa: F401  (registers TruncatedRPNHead)
 from projects.retinanet_lesion.gate_probe import AttentionGateProbe, boxes_to_mask
 from projects.study_demo.mechanism_probe import annotations_before_resize
 from projects.elixirnet.trpn_probe import TRPNTruncationProbe
-from mmlesion.models.layers.attention_gate import AttentionGate
+from mmlesion.methods.retinanet_lesion.models.attention_gate import AttentionGate
 
 IMG = 64
 STRIDES = (4, 8)

@@ -6,7 +6,7 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
-from mmlesion.models.dense_heads import LesionSegHead
+from mmlesion.methods.retinanet_lesion.models import LesionSegHead
 
 
 def _sample(masks: np.ndarray, img_shape, batch_shape) -> DetDataSample:

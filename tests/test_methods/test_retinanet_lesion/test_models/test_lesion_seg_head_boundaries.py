@@ -28,7 +28,7 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
-from mmlesion.models.dense_heads import LesionSegHead
+from mmlesion.methods.retinanet_lesion.models import LesionSegHead
 
 #: sigmoid focal loss (gamma 2, alpha 0.25) of a logit 0 on a background
 #: pixel: (1 - alpha) * p^2 * -log(1 - p) with p = 0.5.

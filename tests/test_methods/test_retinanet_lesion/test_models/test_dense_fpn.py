@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmlesion.models.necks import DenseFPN
+from mmlesion.methods.retinanet_lesion.models import DenseFPN
 
 IN_CHANNELS = [8, 16, 32, 64]  # C2..C5
 

@@ -23,7 +23,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, MultiConfig, OptConfigType
 from torch import Tensor
 
-from ..layers.attention_gate import AttentionGate
+from .attention_gate import AttentionGate
 
 
 @MODELS.register_module()
@@ -32,7 +32,7 @@ class DenseFPN(FPN):
 
     Inputs are ``(img, C1, C2, ..., C5)``: the network input, the stride-2
     stem output and the backbone stages named by ``in_channels``
-    (:class:`~mmlesion.models.detectors.ImprovedRetinaNet` prepends
+    (:class:`~mmlesion.methods.retinanet_lesion.models.ImprovedRetinaNet` prepends
     ``img``; e.g. :class:`ResNetWithStem` or :class:`LesionVGG` return
     C1..C5).
 

@@ -14,7 +14,7 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
-from ..layers.mask_box_calibration import calibrate_with_mask
+from .mask_box_calibration import calibrate_with_mask
 
 
 @MODELS.register_module()
@@ -29,7 +29,7 @@ class ImprovedRetinaNet(SingleStageDetector):
 
     Training adds ``loss_seg`` to the RetinaNet losses. At inference the
     detections are calibrated with the predicted lesion map
-    (:func:`~mmlesion.models.layers.calibrate_with_mask`: ``p * (1 + IoU)``,
+    (:func:`~mmlesion.methods.retinanet_lesion.models.calibrate_with_mask`: ``p * (1 + IoU)``,
     so scores lie in ``[p, 2p]``; the IoU is kept in
     ``pred_instances.mask_box_ious``), re-sorted, then rescaled to the
     original image.

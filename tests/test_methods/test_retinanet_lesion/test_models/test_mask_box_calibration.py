@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from mmlesion.models.layers import (calibrate_scores, calibrate_with_mask,
-                                    mask_component_boxes)
+from mmlesion.methods.retinanet_lesion.models import (calibrate_scores,
+                                                      calibrate_with_mask,
+                                                      mask_component_boxes)
 
 
 def test_component_boxes():

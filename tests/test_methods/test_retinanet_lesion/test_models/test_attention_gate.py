@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmlesion.models.layers import AttentionGate
+from mmlesion.methods.retinanet_lesion.models import AttentionGate
 
 
 def _set_gate(gate: AttentionGate, w_x: float, w_g: float, b_g: float,

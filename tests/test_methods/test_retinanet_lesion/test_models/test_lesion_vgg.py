@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmlesion.models.backbones import LesionVGG
+from mmlesion.methods.retinanet_lesion.models import LesionVGG
 
 # conv layer indices of torchvision's vgg19().features (cfg 'E')
 TORCHVISION_VGG19_CONVS = [

@@ -27,7 +27,7 @@ class LesionSegHead(BaseModule):
     """Binary (lesion vs background) segmentation head with focal loss.
 
     ``num_convs`` 3x3 convs and a 1x1 conv to one logit per pixel on the
-    finest pyramid level (P0 of :class:`~mmlesion.models.necks.DenseFPN`);
+    finest pyramid level (P0 of :class:`~mmlesion.methods.retinanet_lesion.models.DenseFPN`);
     the final bias starts at ``prior_prob`` as RetinaNet's.
 
     Training target: the union of ``gt_instances.masks`` per image, at the

@@ -8,7 +8,7 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.config import ConfigDict
 from mmengine.registry import init_default_scope
 
-import mmlesion  # noqa: F401
+import mmlesion.methods.retinanet_lesion  # noqa: F401  (registers its components)
 
 init_default_scope('mmdet')
 

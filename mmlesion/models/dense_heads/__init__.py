@@ -1,2 +1,0 @@
-# Copyright (c) mmlesion contributors. All rights reserved.
-from .lesion_seg_head import LesionSegHead  # noqa: F401

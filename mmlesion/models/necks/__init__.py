@@ -1,2 +1,0 @@
-# Copyright (c) mmlesion contributors. All rights reserved.
-from .dense_fpn import DenseFPN  # noqa: F401
