@@ -8,7 +8,6 @@ makes the precision and recall of LENS's mining measurable.
 import json
 import math
 import os.path as osp
-from dataclasses import dataclass
 from typing import (Dict, Iterable, List, NamedTuple, Sequence, Set, Tuple,
                     TypedDict)
 
@@ -242,70 +241,3 @@ def evaluate_mining(slices: Sequence[dict],
             mined_recall=_recall(found_by_kind['mined'], followup),
             uncertain_recall=_recall(found_by_kind['uncertain'], followup),
             any_recall=_recall(found_any, followup)))
-
-
-@dataclass
-class MatchedLesions:
-    """New lesion instances of intra-patient matching scored against a demo
-    set's truth: the measure of the paper's check ("We randomly checked 100
-    of the new instances and found 90% are true lesions", Sec. VI-D), on
-    every instance instead of 100.
-
-    Args:
-        matched (int): tracklets matched (new lesion instances).
-        true (int): of them, those whose best box hits a drawn lesion.
-        followup_missing (int): follow-up lesions without a row that are
-            annotated in another study (:func:`followup_missing_lesions`).
-        found (int): of them, those a matched tracklet hits on some slice.
-    """
-    matched: int
-    true: int
-    followup_missing: int
-    found: int
-
-    @property
-    def precision(self) -> float:
-        return self.true / self.matched if self.matched else float('nan')
-
-    @property
-    def recall(self) -> float:
-        return self.found / self.followup_missing if \
-            self.followup_missing else float('nan')
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall (0 when nothing is
-        matched or found)."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r > 0 else 0.
-
-
-def score_matched_lesions(series: Sequence, truth: Dict[str, dict]
-                          ) -> MatchedLesions:
-    """Score the tracklets :func:`~.strategies.
-    match_intra_patient` matched (``matched_by == 'intra_patient'``).
-
-    Args:
-        series (Sequence[SeriesMining]): mined series.
-        truth (dict): :func:`load_demo_lesions` of the set.
-
-    Returns:
-        MatchedLesions: the counts.
-    """
-    names = [s.series for s in series if s.series in truth]
-    wanted = followup_missing_lesions(truth, names)
-    matched = true = 0
-    found: Set[Tuple[str, int]] = set()
-    for s in series:
-        if s.series not in truth:
-            continue
-        for t in s.tracklets:
-            if t.matched_by != 'intra_patient':
-                continue
-            matched += 1
-            best = max(t.boxes, key=lambda z: t.boxes[z][1])
-            true += bool(_hits(truth[s.series], best, t.boxes[best][0]))
-            for z, (box, _) in t.boxes.items():
-                found.update((s.series, i)
-                             for i in _hits(truth[s.series], z, box))
-    return MatchedLesions(matched, true, len(wanted), len(found & wanted))

@@ -10,9 +10,9 @@ import pytest
 from mmlesion.apps.demo import META_FILE
 from mmlesion.methods.lens.mining import SeriesMining, Tracklet
 from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
-                                       followup_missing_lesions,
-                                       load_demo_lesions,
-                                       score_matched_lesions)
+                                                    followup_missing_lesions,
+                                                    load_demo_lesions)
+from projects.lens.matcher_comparison import score_matched_lesions
 from projects.study_demo.synthetic.deeplesion import generate_study_deeplesion
 
 
