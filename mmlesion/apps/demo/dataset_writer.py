@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Generic, List, Mapping, Optional, TypeVar, Union
 
 from .settings import META_FILE
 
@@ -86,13 +86,19 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
     return out
 
 
-class DatasetGenerator:
+#: The summary a :class:`DatasetGenerator` gives (a subclass's own
+#: TypedDict, with an ``out_dir`` key once written).
+Summary = TypeVar('Summary', bound=Mapping)
+
+
+class DatasetGenerator(Generic[Summary]):
     """A demo generator: settings merged with keyword overrides, and the
     dataset written atomically by :meth:`generate`.
 
     Subclasses set ``CONFIG`` (the settings dataclass) and ``MARKER`` (the
     file marking a folder they wrote) and provide ``_draw_plan()``,
-    ``summary()``, ``_write(tmp, progress)`` and ``_num_steps()``.
+    ``summary()`` (a ``Summary``), ``_write(tmp, progress)`` and
+    ``_num_steps()``.
     """
     CONFIG: type
     MARKER: str
@@ -114,7 +120,7 @@ class DatasetGenerator:
         return self._planned
 
     def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
-                 show_progress: bool = False) -> dict:
+                 show_progress: bool = False) -> Summary:
         """Write the dataset into ``out_dir`` (:func:`write_dataset_dir`).
 
         Args:
@@ -124,7 +130,7 @@ class DatasetGenerator:
             show_progress (bool): show a progress bar. Defaults to False.
 
         Returns:
-            dict: :meth:`summary` plus ``out_dir``.
+            Summary: :meth:`summary` plus ``out_dir``.
 
         Raises:
             FileExistsError: ``out_dir`` is a file, or a non-empty folder and
@@ -140,7 +146,7 @@ class DatasetGenerator:
     @classmethod
     def write(cls, out_dir: Union[str, Path], seed: int = 0,
               overwrite: bool = False, show_progress: bool = False,
-              **kwargs) -> dict:
+              **kwargs) -> Summary:
         """Write the dataset of ``seed`` and the other ``CONFIG`` fields
         ``kwargs`` into ``out_dir`` (:meth:`generate`); its summary."""
         return cls(seed=seed, **kwargs).generate(

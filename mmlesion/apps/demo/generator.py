@@ -20,7 +20,7 @@ Same seed and settings give byte-identical files.
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Tuple, TypedDict, Union
 
 import cv2
 import numpy as np
@@ -45,7 +45,39 @@ _PNG_PARAMS = [
 ]
 
 
-class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
+class DemoSplitCounts(TypedDict):
+    """One split of a :class:`DemoSummary`."""
+    patients: int
+    key_slices: int
+    lesions: int
+    unannotated_lesions: int
+    noisy_rows: int
+    images: int
+
+
+class _Written(TypedDict, total=False):
+    out_dir: str  # where :meth:`DatasetGenerator.generate` wrote it
+
+
+class DemoSummary(_Written):
+    """Counts and distributions of a planned demo set
+    (:meth:`DeepLesionDemoGenerator.summary`; ``out_dir`` once written):
+    per split, images and series, key slices by slice interval, lesions by
+    type, the long diameters' percentiles (mm and px, by level) and bins,
+    the lesions' contrast percentiles (HU)."""
+    splits: Dict[str, DemoSplitCounts]
+    images: int
+    series: int
+    key_slices_by_slice_interval_mm: Dict[str, int]
+    lesions_by_type: Dict[str, int]
+    long_diameter_mm_percentiles: Dict[str, float]
+    long_diameter_px_percentiles: Dict[str, float]
+    long_diameter_mm_bins: Dict[str, int]
+    contrast_hu_percentiles: Dict[str, float]
+
+
+class DeepLesionDemoGenerator(DeepLesionDemoPlanner,
+                              DatasetGenerator[DemoSummary]):
     """Plan and write a synthetic DeepLesion-format dataset.
 
     Args:
@@ -90,7 +122,7 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
         """Number of PNG slices :meth:`generate` writes."""
         return sum(len(s.indices()) for s in self.plan())
 
-    def summary(self) -> dict:
+    def summary(self) -> DemoSummary:
         """Counts and distributions of the planned dataset."""
         series = self.plan()
         per_split: Dict[str, dict] = {
@@ -121,7 +153,7 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
             d['patients'] = len(d['patients'])
         lm = np.asarray(long_mm)
         pct = (0, 10, 25, 50, 75, 90, 100)
-        return dict(
+        return DemoSummary(
             splits=per_split,
             images=self.num_images(),
             series=len(series),
