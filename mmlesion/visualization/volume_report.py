@@ -108,6 +108,10 @@ def stacking_text(settings: Mapping[str, Any]) -> str:
     if get('merge_iou') is not None:
         parts.append('overlapping findings merged (3D IoU > '
                      f"{shown_number(get('merge_iou'))})")
+    if get('merge_inside') is not None:
+        parts.append('a finding lying more than '
+                     f"{shown_number(100 * get('merge_inside'))} % inside "
+                     'another merged into it')
     if (get('min_slices') or 1) > 1:
         parts.append(f"findings on fewer than {get('min_slices')} slices "
                      'dropped')

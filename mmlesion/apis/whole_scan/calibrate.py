@@ -10,8 +10,9 @@ lesion steps (:data:`LESION_STEP_GRID`), and the findings judged against
 the lesions in 3D (:func:`~mmlesion.evaluation.functional.scan_lesions.
 evaluate_scan_findings`). :func:`calibrate_scans` keeps the steps with the
 best mean sensitivity over 1/8 to 8 false findings per scan (among equals:
-the fewest findings per lesion found, then per scan; then the earlier
-candidate) and the score thresholds of those rates (where the validation
+the fewest findings per lesion found, then per scan; then the most merging
+steps on; then the earlier candidate) and the score thresholds of those
+rates (where the validation
 never reaches a rate, every finding is kept: the 2D ``score_thr`` chosen
 with the steps): an :class:`~mmlesion.evaluation.functional.operating_points.
 OperatingPoints` record of unit ``scan`` that :func:`record_in_checkpoint`
@@ -48,11 +49,13 @@ from .settings import (LESION_STEPS, DetectionSettings,
 #: The candidates of each lesion step a calibration tries (every
 #: combination): bridge 0-2 missed slices; link boxes lying 70 % inside
 #: the last one or not; join fragments up to 2 slices apart or not; 3D NMS
-#: at IoU 0.1 (nnDetection's and 3D-AG's) or not; keep findings of at least
+#: at IoU 0.1 (nnDetection's and 3D-AG's) or not; fuse a finding lying
+#: more than 30 % inside another or not (0.3: the 3D IoBB of a hit, so a
+#: finding that would hit the other's lesion); keep findings of at least
 #: 1-3 slices.
 LESION_STEP_GRID: Dict[str, Tuple[Any, ...]] = dict(
     max_gap=(0, 1, 2), min_slices=(1, 2, 3), contain_thr=(None, .7),
-    join_gap=(None, 2), merge_iou=(None, .1))
+    join_gap=(None, 2), merge_iou=(None, .1), merge_inside=(None, .3))
 #: The 2D boxes per validation slice a calibration tries stacking (every
 #: combination with :data:`LESION_STEP_GRID`): the best this many per slice
 #: on average, the ``score_thr`` that keeps them read off the validation
@@ -283,7 +286,7 @@ def calibrate_scans(scans: Sequence[DetectedScan],
             scans, detection, per_slice)):
         result = judge_scans(scans, replace(detection, **steps), fp_rates)
         tried.append((steps, result.mean_sensitivity()))
-        key = _preference(result)
+        key = _preference(result, steps)
         if best is None or key > best_key:
             best, best_key = Calibration(steps, result), key
     best.tried = tried
@@ -310,15 +313,27 @@ def _keep_all_below_rate(result: ScanLesionResult,
         for t in result.thresholds])
 
 
-def _preference(result: ScanLesionResult) -> Tuple[float, float, float]:
+#: The lesion steps that only link or fuse findings (:func:`_preference`).
+MERGING_STEPS = ('contain_thr', 'join_gap', 'merge_iou', 'merge_inside')
+
+
+def _preference(result: ScanLesionResult,
+                steps: Mapping[str, Any]) -> Tuple[float, float, float, int]:
     """What :func:`calibrate_scans` maximises, in order: the mean
     sensitivity (to 6 decimals); then, among equals, the fewest findings
     per lesion found and the fewest findings per scan (means over the
-    rates): one finding per lesion, no strays."""
+    rates): one finding per lesion, no strays; then the most
+    :data:`MERGING_STEPS` on. A few validation scans often show one finding
+    per lesion and no stray under many candidates; a merging step only
+    joins findings, so one that costs the validation nothing can only spare
+    a new scan a second finding on a lesion (a short chain beside its
+    lesion's main one, which the lightest of many equal candidates
+    keeps)."""
     per_lesion = [v for v in result.findings_per_lesion if v is not None]
     return (round(result.mean_sensitivity(), 6),
             -float(np.mean(per_lesion)) if per_lesion else 0.,
-            -float(np.mean(result.findings_per_scan)))
+            -float(np.mean(result.findings_per_scan)),
+            sum(steps.get(name) is not None for name in MERGING_STEPS))
 
 
 def record_in_checkpoint(checkpoint: str, points: OperatingPoints) -> None:

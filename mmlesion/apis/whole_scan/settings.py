@@ -132,6 +132,9 @@ class DetectionSettings:
             most this many slices apart. Defaults to None.
         merge_iou (float, optional): 3D NMS of the findings, the
             suppressed fused into the kept. Defaults to None.
+        merge_inside (float, optional): also fuse two findings where the
+            smaller lies more than this fraction of its volume inside the
+            other. Defaults to None.
     """
     batch_size: int = _DETECTION['batch_size']
     score_thr: float = _DETECTION['score_thr']
@@ -147,13 +150,14 @@ class DetectionSettings:
     contain_thr: Optional[float] = _DETECTION['contain_thr']
     join_gap: Optional[int] = _DETECTION['join_gap']
     merge_iou: Optional[float] = _DETECTION['merge_iou']
+    merge_inside: Optional[float] = _DETECTION['merge_inside']
 
     def stack_settings(self) -> StackSettings:
         """The stacking's settings."""
         return StackSettings(
             self.iou_thr, self.max_gap, self.score_thr, self.min_slices,
             contain_thr=self.contain_thr, join_gap=self.join_gap,
-            merge_iou=self.merge_iou)
+            merge_iou=self.merge_iou, merge_inside=self.merge_inside)
 
     def lesion_steps(self) -> Dict[str, Any]:
         """The settings that turn chains into lesions, by name (what a
@@ -173,7 +177,8 @@ class DetectionSettings:
                 ('batch_size', self.batch_size, lambda v: v >= 1, '>= 1'),
                 *((name, value, lambda v: 0 <= v <= 1, 'None or in [0, 1]')
                   for name, value in (('contain_thr', self.contain_thr),
-                                      ('merge_iou', self.merge_iou))
+                                      ('merge_iou', self.merge_iou),
+                                      ('merge_inside', self.merge_inside))
                   if value is not None),
                 *(() if self.join_gap is None else (
                     ('join_gap', self.join_gap, lambda v: v >= 0,

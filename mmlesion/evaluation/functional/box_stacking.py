@@ -108,6 +108,11 @@ class StackSettings:
             nms_3d`), each suppressed finding fused into the one that
             suppressed it (parallel chains of one lesion). None: no merging.
             Defaults to None.
+        merge_inside (float, optional): also fuse two findings where the
+            smaller lies more than this fraction of its volume inside the
+            other (a short chain beside a lesion's main one, shifted by part
+            of a box: a low 3D IoU, but a second finding on the lesion to a
+            reader). None: IoU only. Defaults to None.
     """
     iou_thr: float = 0.5
     max_gap: int = 0
@@ -118,6 +123,7 @@ class StackSettings:
     contain_thr: Optional[float] = None
     join_gap: Optional[int] = None
     merge_iou: Optional[float] = None
+    merge_inside: Optional[float] = None
 
     def linkable(self, coords1: np.ndarray, area1: np.ndarray,
                  coords2: np.ndarray,
@@ -189,7 +195,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         raise ValueError(f'max_gap must be >= 0 and min_slices >= 1, got '
                          f'{settings.max_gap} and {settings.min_slices}')
     for name, low, high in (('contain_thr', 0., 1.), ('merge_iou', 0., 1.),
-                            ('join_gap', 0, np.inf)):
+                            ('merge_inside', 0., 1.), ('join_gap', 0, np.inf)):
         value = getattr(settings, name)
         if value is not None and not low <= value <= high:
             raise ValueError(f'{name} must be None or in [{low}, {high}], '
@@ -257,8 +263,8 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     lengths = np.bincount(chain_of, minlength=num_chains)
     firsts = np.cumsum(lengths) - lengths
     chains = np.concatenate(finished)  # in the order they closed
-    lesion_steps = settings.join_gap is not None or \
-        settings.merge_iou is not None
+    lesion_steps = any(getattr(settings, name) is not None for name in (
+        'join_gap', 'merge_iou', 'merge_inside'))
     if not lesion_steps:  # else after the joins and merges
         chains = chains[~(box_z[firsts[chains] + lengths[chains] - 1] -
                           box_z[firsts[chains]] + 1 < settings.min_slices)]
@@ -378,28 +384,45 @@ def _joins(f: Finding3D, g: Finding3D, settings: StackSettings) -> bool:
 
 def _merge_3d(findings: List[Finding3D],
               settings: StackSettings) -> List[Finding3D]:
-    """3D NMS of the findings at ``settings.merge_iou`` (highest score
-    first), each suppressed one fused into the finding that suppressed
-    it (:func:`fuse_findings`); the greedy loop of :func:`~mmlesion.
-    structures.bbox_3d.nms_3d`, kept here since the fusion needs which
-    finding suppressed which."""
-    if settings.merge_iou is None or len(findings) < 2:
+    """3D NMS of the findings (highest score first) at ``settings.
+    merge_iou`` (3D IoU) or ``settings.merge_inside`` (the smaller
+    finding's volume inside the other), each suppressed one fused into the
+    finding that suppressed it (:func:`fuse_findings`), again until no two
+    findings overlap so: a fused finding spans its parts, so it may now
+    overlap one that the first pass left apart. The greedy loop of
+    :func:`~mmlesion.structures.bbox_3d.nms_3d`, kept here since the
+    fusion needs which finding suppressed which."""
+    if settings.merge_iou is None and settings.merge_inside is None:
         return findings
     import torch
 
     from mmlesion.structures.bbox_3d import bbox_overlaps_3d
-    findings = findings_by_score(findings)
-    boxes = torch.tensor([f.bbox_3d for f in findings], dtype=torch.float64)
-    over = (bbox_overlaps_3d(boxes, boxes) > settings.merge_iou).numpy()
-    taken = np.zeros(len(findings), bool)
-    out = []
-    for i in range(len(findings)):
-        if taken[i]:
-            continue
-        group = np.flatnonzero(over[i] & ~taken)
-        group = group[group != i]
-        taken[i] = True
-        taken[group] = True
-        out.append(findings[i] if not len(group) else fuse_findings(
-            [findings[i]] + [findings[k] for k in group.tolist()], settings))
-    return out
+    while len(findings) > 1:
+        findings = findings_by_score(findings)
+        boxes = torch.tensor([f.bbox_3d for f in findings],
+                             dtype=torch.float64)
+        over = np.zeros((len(findings), len(findings)), bool)
+        if settings.merge_iou is not None:
+            over |= (bbox_overlaps_3d(boxes, boxes) >
+                     settings.merge_iou).numpy()
+        if settings.merge_inside is not None:
+            # intersection over the row's volume; the larger of the two:
+            # over the smaller finding's
+            inside = bbox_overlaps_3d(boxes, boxes, mode='iof').numpy()
+            over |= np.maximum(inside, inside.T) > settings.merge_inside
+        taken = np.zeros(len(findings), bool)
+        out = []
+        for i in range(len(findings)):
+            if taken[i]:
+                continue
+            group = np.flatnonzero(over[i] & ~taken)
+            group = group[group != i]
+            taken[i] = True
+            taken[group] = True
+            out.append(findings[i] if not len(group) else fuse_findings(
+                [findings[i]] + [findings[k] for k in group.tolist()],
+                settings))
+        if len(out) == len(findings):
+            return out
+        findings = out
+    return findings

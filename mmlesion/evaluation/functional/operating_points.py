@@ -33,8 +33,9 @@ class OperatingPoints(FieldRecord):
         lesion_steps (dict, optional): for ``fp_unit='scan'``: the
             stacking's lesion steps chosen with the thresholds
             (``max_gap``, ``min_slices``, ``contain_thr``, ``join_gap``,
-            ``merge_iou``, and ``score_thr``, the 2D score below which boxes
-            are not stacked, absent from older records; :class:`~mmlesion.
+            ``merge_iou``, ``merge_inside``, and ``score_thr``, the 2D score
+            below which boxes are not stacked; the last two absent from
+            older records; :class:`~mmlesion.
             evaluation.functional.box_stacking.StackSettings`), which the
             thresholds hold for.
     """
@@ -157,10 +158,10 @@ NoneType = type(None)
 FP_UNITS = ('image', 'sub-volume', 'scan')
 #: The names of :attr:`OperatingPoints.lesion_steps`.
 LESION_STEP_NAMES = ('max_gap', 'min_slices', 'contain_thr', 'join_gap',
-                     'merge_iou', 'score_thr')
+                     'merge_iou', 'merge_inside', 'score_thr')
 #: Lesion steps a record may lack (made before they were chosen with the
 #: point): the run keeps its own setting.
-OPTIONAL_LESION_STEPS = ('score_thr', )
+OPTIONAL_LESION_STEPS = ('score_thr', 'merge_inside')
 #: The highest threshold a record holds: just above a best score of 1
 #: (where even the best detection exceeds the rate: keep nothing).
 MAX_THRESHOLD = float(np.nextafter(1., 2.))

@@ -37,7 +37,8 @@ def test_the_steps_chosen_make_one_finding_of_a_broken_lesion():
     found = {z: [box + [.9 - .01 * z]] for z in (2, 3, 4, 7, 8, 9)}
     found[10] = [[30, 30, 36, 36, .5]]
     scans = [_scan(found, [[9.5, 9.5, 1.5, 20.5, 20.5, 9.5]])]
-    grid = dict(LESION_STEP_GRID, max_gap=(0, ), contain_thr=(None, ))
+    grid = dict(LESION_STEP_GRID, max_gap=(0, ), contain_thr=(None, ),
+                merge_inside=(None, ))
     calibration = calibrate_scans(scans, DetectionSettings(
         show_progress=False), grid, fp_rates=(.5, 1.), per_slice=(8., ))
     steps, result = calibration.lesion_steps, calibration.result

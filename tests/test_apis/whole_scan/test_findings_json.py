@@ -159,7 +159,7 @@ SOURCES = ('\n  "sources": {\n   "interval_mm": "config",\n'
            '   "pixel_spacing": "option"\n  },')
 #: The stacking's lesion steps (new), after ``min_slices``: off.
 LESION_STEPS = ('\n  "contain_thr": null,\n  "join_gap": null,\n'
-                '  "merge_iou": null,')
+                '  "merge_iou": null,\n  "merge_inside": null,')
 #: ``operating_point`` and ``num_candidates`` (new), before ``findings``: a
 #: model without a checkpoint keeps every finding above ``score_thr``.
 OPERATING_POINT = (

@@ -152,7 +152,8 @@ def test_a_per_scan_record_wins_with_its_lesion_steps(scan_and_checkpoints,
             point.lesion_steps) == ('scan', 4., threshold, steps)
     assert [f.score for f in result.findings] == [
         s for s in sorted(scores, reverse=True) if s >= threshold]
-    assert result.detection.lesion_steps() == steps
+    # a record without merge_inside (made before it was chosen): the run's
+    assert result.detection.lesion_steps() == dict(steps, merge_inside=None)
     image = run_volume_inference(CFG_PATH, str(ckpt), scan,
                                  run_settings=_settings(fp_per_scan=None))
     assert image.operating_point.fp_unit == 'image'

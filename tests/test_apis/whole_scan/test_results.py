@@ -119,7 +119,7 @@ def test_a_result_writes_the_schema_version_and_what_it_recorded():
         batch_size=8,
         workers=1, worker_type='thread', resample_backend='torch',
         score_thr=.05, iou_thr=.5, max_gap=0, min_slices=1, contain_thr=None,
-        join_gap=None, merge_iou=None, fpr=None)
+        join_gap=None, merge_iou=None, merge_inside=None, fpr=None)
     run = _result(model_warning=None, provenance=BARE_PROVENANCE,
                   model_settings=dict(experts=[1]), rescored_by='fpr.py',
                   dicom=DicomStatus(False)).to_dict()

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The lesion steps of the stacking (StackSettings.contain_thr, join_gap,
-merge_iou, and min_slices after them): each joins or keeps what it should,
+merge_iou, merge_inside, and min_slices after them): each joins or keeps what it should,
 and is off by default (the paper tables' rule)."""
 import numpy as np
 import pytest
@@ -64,6 +64,36 @@ def test_parallel_chains_merge_into_one_by_3d_nms():
     assert len(_stack(far, merge_iou=.1)) == 2
 
 
+def test_a_short_chain_inside_a_lesion_merges_with_merge_inside():
+    """A chain of 2 slices beside a lesion's chain of 10, half inside it:
+    3D IoU 0.09 (not merged at 0.1), half its volume inside (merged at
+    0.3); one a fifth inside stays apart."""
+    a, b = [0, 0, 10, 10], [5, 0, 15, 10]  # 2D IoU 0.33: two chains
+    boxes = {z: [(a, .9)] + ([(b, .6)] if z in (4, 5) else [])
+             for z in range(10)}
+    assert len(_stack(boxes, merge_iou=.1)) == 2
+    (one, ) = _stack(boxes, merge_inside=.3)
+    assert [box for _, box, _ in one.boxes_2d] == [a] * 10
+    assert one.slice_range == (0, 9) and one.score == .9
+    boxes = {z: [(a, .9)] + ([([8, 0, 18, 10], .6)] if z in (4, 5) else [])
+             for z in range(10)}
+    assert len(_stack(boxes, merge_inside=.3)) == 2
+
+
+def test_merging_repeats_until_no_two_findings_overlap():
+    """A (z 0-3) overlaps B (z 2-9) at 3D IoU 0.11 and is fused with it; C
+    (z 6-11) overlaps neither A nor, once B is taken, anything in that
+    pass, but the fused A+B at IoU 0.12: a second pass fuses it too."""
+    a, b, c = [0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]
+    boxes = {z: [(box, s) for box, s, zs in (
+        (a, .9, range(0, 4)), (b, .8, range(2, 10)), (c, .7, range(6, 12)))
+        if z in zs] for z in range(12)}
+    assert len(_stack(boxes)) == 3
+    (one, ) = _stack(boxes, merge_iou=.1)
+    assert one.slice_range == (0, 11) and one.score == .9
+    assert [box for _, box, _ in one.boxes_2d] == [a] * 4 + [b] * 6 + [c] * 2
+
+
 def test_min_slices_counts_the_joined_lesion():
     box = [0, 0, 10, 10]
     boxes = {0: [(box, .9)], 2: [(box, .8)], 9: [([30, 30, 40, 40], .7)]}
@@ -83,7 +113,7 @@ def test_fuse_findings_takes_the_best_box_a_slice():
 
 def test_bad_lesion_steps_are_refused():
     for bad in (dict(contain_thr=1.5), dict(merge_iou=-.1),
-                dict(join_gap=-1)):
+                dict(merge_inside=1.1), dict(join_gap=-1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             _stack({0: [([0, 0, 1, 1], .5)]}, **bad)
 
@@ -100,7 +130,8 @@ def test_a_joined_finding_takes_the_next_fragment_too():
 
 def test_detection_settings_refuse_bad_lesion_steps():
     from mmlesion.apis.whole_scan.settings import DetectionSettings
-    for bad in (dict(contain_thr=2.), dict(merge_iou=-1.), dict(join_gap=-2)):
+    for bad in (dict(contain_thr=2.), dict(merge_iou=-1.),
+                dict(merge_inside=-.3), dict(join_gap=-2)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             DetectionSettings(**bad)
     assert DetectionSettings(join_gap=0, merge_iou=.1).merge_iou == .1
