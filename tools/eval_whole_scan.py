@@ -77,6 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                     judge_scans,
                                                     read_scan_truths,
                                                     record_in_checkpoint)
+    from mmlesion.apis.whole_scan.model import z_extent_mm
     from mmlesion.apis.whole_scan.run import (load_volume_run,
                                               volume_run_config)
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
@@ -105,8 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         scans = detect_scans(loaded.model, truths, run_config.settings,
                              detection)
         # what one scan of the FP denominator is: the size of these scans
-        extents = [s.volume.shape_zyx[0] * s.volume.spacing_zyx[0]
-                   for s in scans]
+        extents = [z_extent_mm(s.volume) for s in scans]
         split = (f'{args.ann_file}, split {args.split or "all"}, '
                  f'{len(scans)} scans of '
                  f'{sum(extents) / len(extents):.0f} mm along z on average')

@@ -42,6 +42,7 @@ from mmlesion.utils.checkpoints.checksum import (read_checksum,
 from mmlesion.utils.writing.atomic import atomic_save_with
 
 from .infer import ScanSteps, infer_volume
+from .model import z_extent_mm
 from .read import read_scan
 from .settings import (LESION_STEPS, DetectionSettings,
                        VolumeInferenceSettings)
@@ -121,10 +122,12 @@ class Calibration:
         result (ScanLesionResult): the scans judged with them.
         tried (list[tuple[dict, float]]): each candidate and its mean
             sensitivity, in the order tried.
+        scan_z_mm (float, optional): the scans' mean extent along z (mm).
     """
     lesion_steps: Dict[str, Any]
     result: ScanLesionResult
     tried: List[Tuple[Dict[str, Any], float]] = field(default_factory=list)
+    scan_z_mm: Optional[float] = None
 
     def operating_points(self, split: str) -> OperatingPoints:
         """The record a checkpoint stores (unit ``scan``)."""
@@ -133,7 +136,8 @@ class Calibration:
             fp_unit='scan', fp_rates=list(r.fp_rates),
             thresholds=[float(t) for t in r.thresholds],
             sensitivities=list(r.sensitivities), metric='whole_scan_lesions',
-            split=split, lesion_steps=dict(self.lesion_steps))
+            split=split, lesion_steps=dict(self.lesion_steps),
+            scans=r.num_scans, scan_z_mm=self.scan_z_mm)
 
 
 def read_scan_truths(ann_file: str, split: Optional[str] = None,
@@ -290,6 +294,8 @@ def calibrate_scans(scans: Sequence[DetectedScan],
         if best is None or key > best_key:
             best, best_key = Calibration(steps, result), key
     best.tried = tried
+    best.scan_z_mm = round(float(np.mean(
+        [z_extent_mm(s.volume) for s in scans])), 3)
     best.result = _keep_all_below_rate(best.result, scans, replace(
         detection, **best.lesion_steps))
     return best

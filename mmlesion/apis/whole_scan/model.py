@@ -29,6 +29,7 @@ from mmengine.config import Config
 
 from mmengine.logging import print_log
 
+from mmlesion.datasets.volumes import CTVolume
 from mmlesion.evaluation.functional.operating_points import (
     OPERATING_POINTS_KEY, SCAN_OPERATING_POINTS_KEY, OperatingPoints)
 from mmlesion.utils.checkpoints.checksum import sha256_file
@@ -385,4 +386,36 @@ def _validated_point(name: str, meta: Mapping, key: str, fp_rate: float,
     return OperatingPoint(
         'validation', float(threshold), float(fp_rate), points.fp_unit,
         sens[0], points.split, points.epoch,
-        FP_UNIT_NOTES.get(points.fp_unit), points.lesion_steps)
+        FP_UNIT_NOTES.get(points.fp_unit), points.lesion_steps,
+        points.scan_z_mm)
+
+
+#: A scan more than this many times longer along z than the validation
+#: scans of its per-scan operating point gets :func:`scan_length_warning`:
+#: false findings grow with the length scanned, and the recorded rates
+#: double from one to the next (1/8 to 8 per scan), so past twice the
+#: length a scan's false findings are expected beyond the next recorded
+#: rate up, not at the one chosen (within it, about as much as scans of
+#: one validation set differ).
+LONG_SCAN_RATIO = 2.
+
+
+def z_extent_mm(volume: CTVolume) -> float:
+    """A scan's extent along z (mm): slices times their spacing."""
+    return float(volume.shape_zyx[0] * volume.spacing_zyx[0])
+
+
+def scan_length_warning(point: Optional[OperatingPoint],
+                        volume: CTVolume) -> Optional[str]:
+    """One line where ``volume`` is more than :data:`LONG_SCAN_RATIO`
+    times longer along z than the validation scans of a per-scan ``point``
+    (None otherwise, also where the record lacks their extent)."""
+    z_mm = z_extent_mm(volume)
+    if point is None or point.fp_unit != 'scan' or not point.scan_z_mm or \
+            z_mm <= LONG_SCAN_RATIO * point.scan_z_mm:
+        return None
+    return (f'this scan is {z_mm:.0f} mm along z, {z_mm / point.scan_z_mm:.1f}'
+            f' times the {point.scan_z_mm:.0f} mm of the validation scans its '
+            f'operating point of {point.fp_rate:g} false findings per scan '
+            'was chosen on: expect more false findings here (about in '
+            'proportion to the length)')

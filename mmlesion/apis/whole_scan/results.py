@@ -390,6 +390,8 @@ class OperatingPoint(FieldRecord):
         lesion_steps (dict, optional): for a per-scan point
             (``fp_unit='scan'``, the threshold on the finding's own score):
             the stacking's lesion steps chosen with it and used.
+        scan_z_mm (float, optional): for a per-scan point: the mean extent
+            along z of the validation scans (mm; None: not recorded).
     """
     source: str
     threshold: float
@@ -400,6 +402,7 @@ class OperatingPoint(FieldRecord):
     epoch: Optional[int] = None
     note: Optional[str] = None
     lesion_steps: Optional[Dict[str, Any]] = None
+    scan_z_mm: Optional[float] = None
 
 
 @dataclass

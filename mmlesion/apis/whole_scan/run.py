@@ -21,7 +21,8 @@ from .infer import ScanSteps, infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (check_operating_point, checkpoint_data_convention,
                     checkpoint_meta, choose_operating_point,
-                    demo_model_warning, read_checkpoint, run_provenance)
+                    demo_model_warning, read_checkpoint, run_provenance,
+                    scan_length_warning)
 from .read import ScanSource, read_scan
 from .results import DicomStatus, OperatingPoint, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
@@ -287,6 +288,9 @@ def detect_scan(model: torch.nn.Module,
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
+    long_scan = scan_length_warning(point, volume)
+    if long_scan:
+        logger.warning(f"{volume.meta.get('path')}: {long_scan}")
     result = infer_volume(model, volume, settings, detection, steps)
     result.model_warning = run_info.model_warning
     result.provenance = copy.deepcopy(run_info.provenance)

@@ -38,6 +38,10 @@ class OperatingPoints(FieldRecord):
             older records; :class:`~mmlesion.
             evaluation.functional.box_stacking.StackSettings`), which the
             thresholds hold for.
+        scans (int, optional): for ``fp_unit='scan'``: the validation
+            scans (absent from older records).
+        scan_z_mm (float, optional): their mean extent along z (mm): a
+            rate per scan holds for scans of about that length.
     """
     fp_unit: str
     fp_rates: List[float]
@@ -48,6 +52,8 @@ class OperatingPoints(FieldRecord):
     epoch: Optional[int] = None
     iter: Optional[int] = None
     lesion_steps: Optional[Dict[str, Any]] = None
+    scans: Optional[int] = None
+    scan_z_mm: Optional[float] = None
 
     def rate_index(self, fp_rate: float) -> int:
         """The index of ``fp_rate`` in :attr:`fp_rates`.
@@ -127,12 +133,20 @@ class OperatingPoints(FieldRecord):
                     'rate keeps at least the same findings)')
         for name, kinds in (('metric', (str, )), ('split', (str, NoneType)),
                             ('epoch', (int, NoneType)),
-                            ('iter', (int, NoneType))):
+                            ('iter', (int, NoneType)),
+                            ('scans', (int, NoneType))):
             value = record.get(name)
             if name in record and (not isinstance(value, kinds)
                                    or isinstance(value, bool)):
                 raise _malformed(name, f'{value!r}, not ' + ' or '.join(
                     'None' if k is NoneType else k.__name__ for k in kinds))
+        for name in ('scans', 'scan_z_mm'):
+            value = record.get(name)
+            if value is not None and (not isinstance(value, numbers.Real)
+                                      or isinstance(value, bool)
+                                      or not 0 < value < math.inf):
+                raise _malformed(name, f'{value!r}, not None or a number '
+                                 '> 0')
         steps = record.get('lesion_steps')
         if steps is not None:
             if not isinstance(steps, Mapping) or not set(

@@ -51,6 +51,8 @@ def test_the_steps_chosen_make_one_finding_of_a_broken_lesion():
     assert len(calibration.tried) == len(lesion_step_candidates(grid)) == 12
     points = calibration.operating_points('val.json, split val')
     assert points.fp_unit == 'scan' and points.lesion_steps == steps
+    # the validation scans' number and extent along z (12 slices of 2 mm)
+    assert (points.scans, points.scan_z_mm) == (1, 24.)
     assert OperatingPoints.from_dict(points.to_dict()) == points
 
 

@@ -166,7 +166,7 @@ OPERATING_POINT = (
     '\n "operating_point": {\n  "source": "none",\n  "threshold": 0.05,\n'
     + ''.join(f'  "{k}": null,\n' for k in (
         'fp_rate', 'fp_unit', 'sensitivity', 'split', 'epoch', 'note'))
-    + '  "lesion_steps": null\n },\n "num_candidates": 3,')
+    + '  "lesion_steps": null,\n  "scan_z_mm": null\n },\n "num_candidates": 3,')
 
 
 #: ``threads`` (new), after ``slices_per_second``: the run's torch threads

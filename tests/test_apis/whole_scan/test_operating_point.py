@@ -74,7 +74,8 @@ def test_single_scan_and_batch_keep_the_same_findings(scan_and_checkpoints,
     assert one['operating_point'] == many['operating_point'] == dict(
         source='validation', threshold=threshold, fp_rate=4.,
         fp_unit='image', sensitivity=.75, split='val.csv', epoch=3,
-        note=scan_model.FP_UNIT_NOTES['image'], lesion_steps=None)
+        note=scan_model.FP_UNIT_NOTES['image'], lesion_steps=None,
+        scan_z_mm=None)
     kept = [f for f in every.findings
             if max(b.score for b in f.boxes_2d) >= threshold]
     assert 0 < len(kept) < len(every.findings)
@@ -232,9 +233,12 @@ GOOD = dict(fp_unit='image', fp_rates=[1., 4.], thresholds=[.6, .3],
     (dict(GOOD, thresholds=[.6, -1.]), 'thresholds[1]: -1.0 is outside'),
     (dict(GOOD, thresholds=[.3, .6]), 'thresholds[1]: 0.6 at 4 FPs is above '
      '0.3 at 1 FPs'),
+    (dict(GOOD, scans=0), 'scans: 0, not None or a number > 0'),
+    (dict(GOOD, scans=2.), 'scans: 2.0, not int or None'),
+    (dict(GOOD, scan_z_mm=float('nan')), 'scan_z_mm: nan, not None'),
 ], ids=['nan', 'inf', 'text', 'one-short', 'sensitivity-short',
         'not-a-mapping', 'no-fp-unit', 'unknown-fp-unit', 'edited-to-5',
-        'minus-1', 'increasing'])
+        'minus-1', 'increasing', 'no-scans', 'scans-float', 'z-nan'])
 def test_a_malformed_record_is_refused_naming_the_field(record, field):
     """A best checkpoint's record that is malformed is never used as a
     validated operating point nor taken for a missing one: one line naming
@@ -368,3 +372,29 @@ def test_a_scan_reads_its_checkpoint_meta_once_and_hashes_it_once(
     record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
     assert record['provenance']['checkpoint']['sha256'] == sha256_file(
         validated)
+
+
+@pytest.mark.parametrize('z_mm,ratio', [(80., None), (160., None),
+                                        (162.5, '2.0'), (400., '5.0')])
+def test_a_scan_much_longer_than_the_validation_scans_is_warned(z_mm,
+                                                                ratio):
+    """A per-scan point chosen on scans of 80 mm: a scan over twice as long
+    gets one line (its rate does not transfer); up to twice, none; nor for a
+    per-image point or a record without the extent."""
+    from mmlesion.apis.whole_scan.results import OperatingPoint
+    from mmlesion.datasets.volumes import CTVolume
+    volume = CTVolume(torch.zeros(int(z_mm / 2.5), 2, 2).numpy(),
+                      (2.5, 1., 1.), (0., 0., 0.))
+    point = OperatingPoint('validation', .3, 4., 'scan', scan_z_mm=80.)
+    line = scan_model.scan_length_warning(point, volume)
+    if ratio is None:
+        assert line is None
+    else:
+        assert line == (
+            f'this scan is {z_mm:.0f} mm along z, {ratio} times the 80 mm of '
+            'the validation scans its operating point of 4 false findings '
+            'per scan was chosen on: expect more false findings here (about '
+            'in proportion to the length)')
+    for other in (OperatingPoint('validation', .3, 4., 'image'),
+                  OperatingPoint('validation', .3, 4., 'scan')):
+        assert scan_model.scan_length_warning(other, volume) is None
