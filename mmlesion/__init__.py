@@ -1,13 +1,16 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """mmlesion: lesion detection in CT on top of MMDetection 3.x.
 
-Importing this package registers every mmlesion component under a new name:
-into mmdet's registries (``MODELS``, ``DATASETS``, ``TRANSFORMS``,
+Importing this package registers every component of the core under a new
+name: into mmdet's registries (``MODELS``, ``DATASETS``, ``TRANSFORMS``,
 ``METRICS``, ...), its FROC plots into mmengine's ``FUNCTIONS`` and its
 atomic file backend as mmengine's ``'atomic_local'``, so a config only
 needs::
 
     custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+
+A paper method's own components register with its home, which a config
+using them imports too (``imports=['mmlesion', 'mmlesion.methods.<name>']``).
 
 Beyond these registrations it changes the process in exactly four ways,
 each made by one function called once at the end of this file (and listed

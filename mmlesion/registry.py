@@ -2,7 +2,8 @@
 """mmlesion's registry tree: one child of each mmdet registry.
 
 mmlesion's components register into mmdet's own registries (a config needs
-only ``custom_imports = dict(imports=['mmlesion'])``). These children exist
+only ``custom_imports = dict(imports=['mmlesion'])``, and a method's home
+for that method's components). These children exist
 for mmengine's scope machinery: a config inheriting
 ``'mmlesion::demo/....py'`` gets ``_scope_='mmlesion'`` on its dicts, and
 mmengine then builds them through the registry of scope ``mmlesion`` (it
