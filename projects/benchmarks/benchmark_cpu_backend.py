@@ -20,11 +20,11 @@ backends' intra-op threads are set to them). Printed per side: seconds per
 scan and per slice (median, min-max), and the detector's share (its loop
 over the slices, ``detect_slices``: test pipeline, network, RPN decoding
 and NMS, RoI head) and the process's CPU seconds per scan (every thread's;
-steadier than the wall time on a loaded machine); then the convolutions
-alone in each. The last lines,
-one per backend (``--backends``' order), are the ratio of the medians per
-scan and whether every run found what the first torch run found (the same
-kept 2D boxes, each within 0.5 px and its score within 1e-3:
+steadier than the wall time on a loaded machine) and stacking and RECIST
+(the same work in every side); then the convolutions alone in each. The
+last lines, one per backend (``--backends``' order), are the ratio of the
+medians per scan and whether every run found what the first torch run
+found (the same kept 2D boxes, each within 0.5 px and its score within 1e-3:
 :func:`~mmlesion.apis.whole_scan.backend.compare_detections`).
 
 Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
@@ -174,10 +174,12 @@ def _run(args, scan: str) -> dict:
         result = infer_volume(model, volume, settings, detection,
                               steps=ScanSteps(measure=False, stack=False))
         boxes = result.slice_detections
+        finish = time.perf_counter()
         stack_result(result, volume)
         measure_result(result, volume)
-        return (time.perf_counter() - start, result.detect_seconds, boxes,
-                result, time.process_time() - cpu)
+        end = time.perf_counter()
+        return (end - start, result.detect_seconds, boxes, result,
+                time.process_time() - cpu, end - finish)
 
     sides = ('torch', ) + tuple(args.backends)
     for _ in range(args.warmup):
@@ -211,13 +213,16 @@ def _run(args, scan: str) -> dict:
         total = [r[0] for r in runs[side]]
         detect = [r[1] for r in runs[side]]
         cpu = [r[4] for r in runs[side]]
+        finish = [r[5] for r in runs[side]]
         share = statistics.median(d / t for d, t in zip(detect, total))
         print(f'{side:>13s}: {_spread(total)} per scan, '
               f'{_spread([t / slices for t in total])} per slice; the '
               f'detector {_spread([d / slices for d in detect])} per slice, '
-              f'{100 * share:.0f} % of the scan; CPU {_spread(cpu)} per scan')
+              f'{100 * share:.0f} % of the scan; stacking and RECIST '
+              f'{_spread([f / slices for f in finish])} per slice; CPU '
+              f'{_spread(cpu)} per scan')
         out[side] = dict(seconds=total, detect_seconds=detect, share=share,
-                         cpu_seconds=cpu)
+                         cpu_seconds=cpu, finish_seconds=finish)
     detach_backend(model)  # the torch side of the part is torch's
     convs = _time_convolutions(model, parts, args, last, statistics.median(
         r[1] for r in runs['torch']) / slices)
