@@ -373,10 +373,12 @@ def main() -> None:
     if 'convert' in steps and not ann.is_file():
         labels, keys = [out / 'labels'], []
         if args.anatomy == 'real':
-            # every slice of a training lesion a training image (19 centre
-            # key slices of 4 patients are too few to learn real anatomy);
-            # the held-out lesions keep one key slice each
             labels.append('--instances')
+        if args.anatomy == 'real' and args.annotations == 'masks':
+            # every slice of a training lesion a training image (19 centre
+            # key slices of 4 patients are few); only for masks: a box CSV's
+            # sphere or a RECIST ellipsoid is a guess off its key slice.
+            # The held-out lesions keep one key slice each
             keys = ['--key-slices', 'every-train']
         if args.annotations == 'boxes':
             boxes = out / 'boxes.csv'
