@@ -125,14 +125,24 @@ class OrthancServer:
                     f'Orthanc ended with {self._process.returncode}: ' +
                     (self.folder / 'orthanc.log').read_text()[-2000:])
             try:
+                # Both ports: under load the DICOM port can open after the
+                # HTTP one (a DIMSE test then saw 'cannot connect').
                 if requests.get(self.url + '/system', auth=(USER, PASSWORD),
-                                timeout=1).ok:
+                                timeout=1).ok and self._dicom_port_open():
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(.05)
         self.stop()
         raise RuntimeError(f'Orthanc did not answer within {timeout} s')
+
+    def _dicom_port_open(self) -> bool:
+        host, _, port = self.dimse.rpartition(':')
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Stop it (killed: its storage is a test's temporary folder)."""

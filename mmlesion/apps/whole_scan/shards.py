@@ -358,14 +358,17 @@ class _SlurmJob:
         """Slurm ends a cancelled job itself: no wait here."""
 
 
-def _launch(jobs: Dict[int, ShardJob], settings: ShardSettings,
-            out: Path) -> Dict[int, Any]:
-    """Start one job per shard (local processes or one Slurm array)."""
+def _launch(jobs: Dict[int, ShardJob], settings: ShardSettings, out: Path,
+            running: Dict[int, Any]) -> None:
+    """Start one job per shard (local processes or one Slurm array) into
+    ``running``, each as soon as it started: a Ctrl-C while they start
+    ends those already running."""
     logs = out / 'logs'
     logs.mkdir(parents=True, exist_ok=True)
     if settings.launcher == 'local':
-        return {k: _LocalJob(job, logs / f'{shard_folder(k)}.log')
-                for k, job in jobs.items()}
+        for k, job in jobs.items():
+            running[k] = _LocalJob(job, logs / f'{shard_folder(k)}.log')
+        return
     import submitit
     executor = submitit.AutoExecutor(folder=str(logs / 'slurm' / '%j'),
                                      cluster='slurm')
@@ -380,7 +383,7 @@ def _launch(jobs: Dict[int, ShardJob], settings: ShardSettings,
     executor.update_parameters(**params)
     with executor.batch():
         submitted = {k: executor.submit(job) for k, job in jobs.items()}
-    return {k: _SlurmJob(job) for k, job in submitted.items()}
+    running.update({k: _SlurmJob(job) for k, job in submitted.items()})
 
 
 @dataclass
@@ -465,10 +468,12 @@ def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
                                 log=print, on_progress=None),
                         work.only([r.folder for r in rows if r.shard == k]))
             for k in sorted({r.shard for r in todo})}
-    running = _launch(jobs, settings, out)
-    log(f'{len(running)} job(s) started ({settings.launcher}): '
-        + ', '.join(f'{shard_folder(k)} {j.id}' for k, j in running.items()))
-    try:
+    running: Dict[int, Any] = {}
+    try:  # a Ctrl-C as soon as a job runs ends it (else the run waits)
+        _launch(jobs, settings, out, running)
+        log(f'{len(running)} job(s) started ({settings.launcher}): '
+            + ', '.join(f'{shard_folder(k)} {j.id}'
+                        for k, j in running.items()))
         _wait(run, work, attempt, rows, running)
     except KeyboardInterrupt:
         raise ShardsInterrupted(_end_jobs(running)) from None
