@@ -10,10 +10,9 @@ lesion steps (:data:`LESION_STEP_GRID`), and the findings judged against
 the lesions in 3D (:func:`~mmlesion.evaluation.functional.scan_lesions.
 evaluate_scan_findings`). :func:`calibrate_scans` keeps the steps with the
 best mean sensitivity over 1/8 to 8 false findings per scan (among equals:
-the fewest findings per lesion found; then the loosest 2D score cut; then
-the fewest findings per scan; then the most merging steps on; then the
-earlier candidate) and the score thresholds of those rates (where the
-validation
+the fewest findings per lesion found, then per scan; then the most merging
+steps on; then the earlier candidate) and the score thresholds of those
+rates (where the validation
 never reaches a rate, every finding is kept: the 2D ``score_thr`` chosen
 with the steps): an :class:`~mmlesion.evaluation.functional.operating_points.
 OperatingPoints` record of unit ``scan`` that :func:`record_in_checkpoint`
@@ -324,26 +323,21 @@ def _keep_all_below_rate(result: ScanLesionResult,
 MERGING_STEPS = ('contain_thr', 'join_gap', 'merge_iou', 'merge_inside')
 
 
-def _preference(result: ScanLesionResult, steps: Mapping[str, Any]
-                ) -> Tuple[float, float, float, float, int]:
+def _preference(result: ScanLesionResult,
+                steps: Mapping[str, Any]) -> Tuple[float, float, float, int]:
     """What :func:`calibrate_scans` maximises, in order: the mean
     sensitivity (to 6 decimals); then, among equals, the fewest findings
-    per lesion found (mean over the rates): one finding per lesion; then
-    the loosest 2D ``score_thr``; then the fewest findings per scan (mean
-    over the rates); then the most :data:`MERGING_STEPS` on.
-
-    A few validation scans often show every lesion found once under
-    several 2D score cuts: they cannot tell those apart, and the strictest
-    drops the lesions a new patient's scans score a little lower (the
-    rates' own thresholds still drop strays). A merging step only joins
-    findings, so one that costs the validation nothing can only spare a
-    new scan a second finding on a lesion (a short chain beside its
+    per lesion found and the fewest findings per scan (means over the
+    rates): one finding per lesion, no strays; then the most
+    :data:`MERGING_STEPS` on. A few validation scans often show one finding
+    per lesion and no stray under many candidates; a merging step only
+    joins findings, so one that costs the validation nothing can only spare
+    a new scan a second finding on a lesion (a short chain beside its
     lesion's main one, which the lightest of many equal candidates
     keeps)."""
     per_lesion = [v for v in result.findings_per_lesion if v is not None]
     return (round(result.mean_sensitivity(), 6),
             -float(np.mean(per_lesion)) if per_lesion else 0.,
-            -float(steps.get('score_thr', 0.)),
             -float(np.mean(result.findings_per_scan)),
             sum(steps.get(name) is not None for name in MERGING_STEPS))
 

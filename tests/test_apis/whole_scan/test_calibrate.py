@@ -82,27 +82,6 @@ def test_the_2d_score_step_stops_a_chain_through_the_scan():
     assert calibration.result.thresholds == [.6]
 
 
-def test_of_2d_score_cuts_the_validation_cannot_tell_apart_the_loosest():
-    # a lesion on slices 2-9 found under both cuts, a stray on slice 11
-    # (score .2) that only the loose one keeps: both find the lesion once;
-    # the strict one makes fewer findings a scan but would drop a new
-    # patient's lesion scored a little lower
-    found = {z: [[10, 10, 20, 20, .9 - .01 * z]] for z in range(2, 10)}
-    found[11] = [[30, 30, 36, 36, .2]]
-    scans = [_scan(found, [[9.5, 9.5, 1.5, 20.5, 20.5, 9.5]])]
-    detection = DetectionSettings(show_progress=False)
-    assert score_thr_candidates(scans, detection, (8., .5)) == pytest.approx(
-        [.05, .83])
-    grid = {k: v[:1] for k, v in LESION_STEP_GRID.items()}
-    calibration = calibrate_scans(scans, detection, grid, fp_rates=(.5, 1.),
-                                  per_slice=(8., .5))
-    assert [s for _, s in calibration.tried] == [1., 1.]
-    assert calibration.result.findings_per_lesion == [1., 1.]
-    assert calibration.lesion_steps['score_thr'] == .05
-    # the stray is kept at 1 false finding a scan, not at .5
-    assert calibration.result.findings_per_scan == [1., 2.]
-
-
 def test_a_record_without_the_2d_score_step_still_loads():
     record = OperatingPoints('scan', [4.], [.5], [.9], lesion_steps=dict(
         max_gap=1, min_slices=2, contain_thr=None, join_gap=None,
