@@ -79,8 +79,12 @@ def test_jobs_end_when_the_run_is_killed(tmp_path):
 
 
 #: The run as the tool runs it, its jobs holding their shard folders'
-#: locks; Ctrl-C answered as tools/infer_volume.py does.
-_INTERRUPTED = _RUN.replace(
+#: locks; Ctrl-C answered as tools/infer_volume.py does. Its SIGINT is
+#: Python's default, as in a terminal's foreground job: a child inherits an
+#: ignored SIGINT (the suite's worker had one: the run then never saw the
+#: Ctrl-C), and Python only installs its handler where it is not ignored.
+_INTERRUPTED = 'import signal\nsignal.signal(signal.SIGINT, ' \
+    'signal.default_int_handler)\n' + _RUN.replace(
     '            time.sleep(120)', '''\
             from mmlesion.apis.whole_scan.write import OutDirLock
             with OutDirLock(job.run.out_dir):
