@@ -1,20 +1,24 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The paper methods' workflows, one package each.
+"""The paper methods' workflows, one package each (docs/adding_a_method.md).
 
-Each ``mmlesion/methods/<name>/`` registers what it tells each engine in
-that engine's registry (:mod:`mmlesion.utils.method_registry`): its config
-keys and whole-scan steps when imported, its paper tables from the module
-it names in ``PAPER_TABLES_MODULE`` (its ``tables.py``, imported by the
-paper harness only). What only it adds (its models, datasets, search)
-lives in it too, registered when it is imported, as mmdet's ``projects/``
-do: its configs under ``configs/<name>/`` import it through
-``custom_imports``; a component two methods share stays in the core
-(``mmlesion/models``, ``mmlesion/datasets``). Every package here is imported
-with this one, so a new method is a new folder (docs/adding_a_method.md).
+Importing this package imports none of them: a config imports the one it
+uses (``custom_imports=['mmlesion', 'mmlesion.methods.<name>']``), and an
+engine that needs every method (its registry's first lookup) calls
+:func:`import_methods`.
 """
 import importlib
 import pkgutil
+from types import ModuleType
+from typing import List
 
-for _info in pkgutil.iter_modules(__path__):
-    if _info.ispkg:
-        importlib.import_module(f'{__name__}.{_info.name}')
+
+def import_methods() -> List[ModuleType]:
+    """Import every method home below this package (each registers its
+    parts and components), in name order.
+
+    Returns:
+        list[ModuleType]: the homes.
+    """
+    return [importlib.import_module(f'{__name__}.{info.name}')
+            for info in sorted(pkgutil.iter_modules(__path__),
+                               key=lambda i: i.name) if info.ispkg]

@@ -16,7 +16,6 @@ fails there, naming the method, the part and the field.
 import collections.abc as abc
 import dataclasses
 import importlib
-import pkgutil
 import typing
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
@@ -25,7 +24,7 @@ from mmengine.registry import Registry
 #: the default of a field a method must give
 _REQUIRED: Any = type('Required', (), {'__repr__': lambda self: 'REQUIRED'})()
 
-#: where every method home lives: each package below it is imported with it
+#: where every method home lives (its ``import_methods()`` imports them)
 METHODS_PACKAGE = 'mmlesion.methods'
 
 
@@ -126,7 +125,7 @@ class MethodRegistry(Registry, typing.Generic[Part]):
 
     def __init__(self, name: str, kind: type,
                  locator: Optional[str] = None) -> None:
-        super().__init__(name, scope='mmlesion', locations=[METHODS_PACKAGE])
+        super().__init__(name, scope='mmlesion')
         self.kind = kind
         self.locator = locator
 
@@ -150,16 +149,15 @@ class MethodRegistry(Registry, typing.Generic[Part]):
         return part
 
     def import_from_location(self) -> None:
+        """Import every method home (``import_methods()`` of
+        :data:`METHODS_PACKAGE`) and, with :attr:`locator`, the module each
+        names there; once."""
         if self._imported:
             return
-        super().import_from_location()
-        if self.locator is not None:
-            homes = importlib.import_module(METHODS_PACKAGE)
-            for info in pkgutil.iter_modules(homes.__path__):
-                home = importlib.import_module(f'{homes.__name__}.'
-                                               f'{info.name}')
-                if getattr(home, self.locator, None):
-                    importlib.import_module(getattr(home, self.locator))
+        for home in importlib.import_module(METHODS_PACKAGE).import_methods():
+            if self.locator is not None and getattr(home, self.locator, None):
+                importlib.import_module(getattr(home, self.locator))
+        self._imported = True
 
     def parts(self) -> Dict[str, Part]:
         """Every registered part, by method name (sorted)."""

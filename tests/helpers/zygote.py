@@ -224,6 +224,7 @@ def main() -> None:
     import importlib
     for name in PREIMPORTS:
         importlib.import_module(name)
+    importlib.import_module('mmlesion.methods').import_methods()
     from tests.helpers.config_cache import memoize_metafile_lookup
     memoize_metafile_lookup(parse_now=True)  # the children inherit them
     # Frozen for good: the child's collections leave these pages alone, and

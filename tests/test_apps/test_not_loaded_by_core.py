@@ -84,3 +84,23 @@ def test_a_loaded_harness_module_is_seen(tmp_path):
     loaded = loaded_modules('import mmlesion.apps.reproduce.variants',
                             str(tmp_path))
     assert 'mmlesion.apps.reproduce.variants' in loaded
+
+
+def test_a_config_importing_one_method_loads_no_other(tmp_path):
+    """``custom_imports=['mmlesion', 'mmlesion.methods.lens']`` loads LENS
+    and no other method home; :func:`import_methods` loads every one."""
+    def homes(code):
+        return {m.split('.')[2] for m in loaded_modules(code, str(tmp_path))
+                if m.startswith('mmlesion.methods.')}
+
+    assert homes('''
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(['mmlesion', 'mmlesion.methods.lens'])
+    ''') == {'lens'}
+    every = {p.parent.name
+             for p in (repo_root() / 'mmlesion/methods').glob('*/__init__.py')}
+    assert len(every) >= 4
+    assert homes('''
+        from mmlesion.methods import import_methods
+        import_methods()
+    ''') == every

@@ -25,12 +25,13 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-import mmlesion.methods  # noqa: F401  (every method home's components)
+from mmlesion.methods import import_methods
 from projects.study_demo.config_smoke import amp_config_problems
 from mmlesion.testing import repo_root
 from mmlesion.utils import (find_unknown_config_keys,
                             resolve_checkpoint_source)
 
+import_methods()  # every method home's components
 CONFIG_ROOT = repo_root() / 'configs'
 # Folders of the 2D methods whose papers start from ImageNet weights.
 IMAGENET_FOLDERS = ('elixirnet/', 'retinanet_lesion/')
