@@ -398,3 +398,44 @@ def test_a_scan_much_longer_than_the_validation_scans_is_warned(z_mm,
     for other in (OperatingPoint('validation', .3, 4., 'image'),
                   OperatingPoint('validation', .3, 4., 'scan')):
         assert scan_model.scan_length_warning(other, volume) is None
+
+
+def test_the_tool_warns_a_long_scan_in_one_line(scan_and_checkpoints,
+                                                tmp_path):
+    """``tools/infer_volume.py`` in its own process, with a per-scan record
+    chosen on scans of a third of this scan's length: one warning line,
+    naming both lengths and the ratio; the findings are still written."""
+    import os
+    import subprocess
+    import sys
+
+    from mmlesion.apis.whole_scan.calibrate import record_in_checkpoint
+    from mmlesion.apis.whole_scan.model import z_extent_mm
+    from mmlesion.datasets.volumes import load_ct_volume
+    scan, _, validated, _, _ = scan_and_checkpoints
+    z_mm = z_extent_mm(load_ct_volume(scan))
+    ckpt = tmp_path / 'scan.pth'
+    ckpt.write_bytes(Path(validated).read_bytes())
+    record_in_checkpoint(str(ckpt), OperatingPoints(
+        fp_unit='scan', fp_rates=[4.], thresholds=[.01], sensitivities=[.9],
+        metric='whole_scan_lesions', split='volumes.json, split val',
+        lesion_steps=dict(max_gap=0, min_slices=1, contain_thr=None,
+                          join_gap=None, merge_iou=None, score_thr=.01),
+        scans=4, scan_z_mm=z_mm / 3))
+    out = tmp_path / 'out'
+    run = subprocess.run(
+        [sys.executable, str(repo_root() / 'tools' / 'infer_volume.py'),
+         CFG_PATH, str(ckpt), scan, '--out-dir', str(out), '--dicom', 'no',
+         '--max-pictures', '0'],
+        env=dict(os.environ, OMP_NUM_THREADS='1'), cwd=str(repo_root()),
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    lines = [line for line in (run.stdout + run.stderr).splitlines()
+             if 'times the' in line]
+    assert len(lines) == 1, (run.stdout + run.stderr)[-4000:]
+    assert 'WARNING' in lines[0] and scan in lines[0], lines
+    assert (f'this scan is {z_mm:.0f} mm along z, 3.0 times the '
+            f'{z_mm / 3:.0f} mm of the validation scans its operating point '
+            'of 4 false findings per scan was chosen on') in lines[0], lines
+    assert json.loads((out / 'findings.json').read_text())[
+        'operating_point']['fp_unit'] == 'scan'
