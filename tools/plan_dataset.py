@@ -153,14 +153,16 @@ def _time_budget(args):
         load = (os.getloadavg()[0], os.cpu_count() or 1)
         budgets = []
         for cpu, heads in ((CPU_SECONDS_PER_TRAINING_PATCH,
-                            ' with 64-channel heads and 128 RoIs'),
-                           (CPU_SECONDS_PER_TRAINING_IMAGE, '')):
+                            ' with 64-channel heads and 128 RoIs on one CPU '
+                            'core, timed in the planned training'),
+                           (CPU_SECONDS_PER_TRAINING_IMAGE, ' on one CPU core'
+                            ', benchmark_cpu_train_step.py')):
             budgets.append(TimeBudget(
                 args.budget_minutes, 'cpu', **cpu, source=(
                     f"{cpu['fixed_seconds']:.2f} s a training image + "
                     f"{cpu['seconds_per_pixel'] * 256**2:.2f} s per 256^2 "
                     f"px of it, Faster R-CNN R{cpu['backbone_depth']}-FPN"
-                    f'{heads} on one CPU core, benchmark_cpu_train_step.py'),
+                    f'{heads}'),
                 load=load, patches=budgets[0] if budgets else None))
         return budgets[1]
     gpu = SECONDS_PER_TRAINING_ITEM['faster-rcnn']

@@ -96,6 +96,6 @@ def test_recist_sheet_converts_and_plans_patches(scene, tmp_path):
     assert '\nhead_channels = 64\n' in planned
     assert '\nrcnn_rois = 128\n' in planned
     # the budget is spent: its iterations, not the 2,000 of the rule
-    # without one (30 minutes at the shipped step time of about 0.3 s)
+    # without one (30 minutes at the shipped step time of about 0.2 s)
     iters = int(re.search(r'^max_iters = (\d+)$', planned, re.M).group(1))
     assert 3000 < iters < 8000, iters
