@@ -13,47 +13,24 @@ A paper method's own components register with its home, which a config
 using them imports too (``imports=['mmlesion', 'mmlesion.methods.<name>']``).
 
 Beyond these registrations it changes the process in exactly four ways,
-each made by one function called once at the end of this file (and listed
-in ``docs/get_started_gpu.md``):
+each made by one function called once at the end of this file (why each:
+``docs/get_started_gpu.md``):
 
 1. mmengine's loader of local checkpoints (the ``''`` scheme of
    ``mmengine.runner.CheckpointLoader``) becomes mmlesion's
    (:func:`~mmlesion.utils.checkpoints.loader.register_checkpoint_loader`).
-   Why: on torch >= 2.6 ``torch.load`` defaults to ``weights_only=True``
-   and mmengine 0.10.7 passes nothing, so resuming an mmengine checkpoint
-   fails with ``Unsupported global``; mmlesion's loader loads with
-   ``weights_only=True`` and an allow-list of exactly what mmengine / mmdet
-   checkpoints hold, and refuses any other file naming it.
 2. ``mmengine.logging.HistoryBuffer.__getstate__`` leaves out the four
-   built-in statistics (``min``, ``max``, ``current``, ``mean``), which
-   every ``HistoryBuffer()`` registers again
+   built-in statistics
    (:func:`~mmlesion.utils.checkpoints.loader.patch_history_buffer_pickling`).
-   Why: the checkpoints this process writes then name no ``getattr``:
-   they load with ``torch.load(weights_only=True)`` where ``HistoryBuffer``
-   alone is allowed, and are smaller.
 3. mmengine's loader of ``torchvision://`` and ``modelzoo://`` names
    becomes mmlesion's
    (:func:`~mmlesion.utils.checkpoints.pretrained.register_torchvision_loader`).
-   Why: mmengine imports torchvision to resolve them, so without a working
-   torchvision (missing, or PyPI's CUDA build beside a CPU torch) every
-   config naming ImageNet weights crashed at model init; mmlesion's loader
-   resolves the names offline from torchvision's table when it imports and
-   mmengine's bundled table otherwise.
-4. ``mmlesion`` joins mmengine's packages with configs
-   (``mmengine.config.utils.MODULE2PACKAGE``), and the config parser's
-   ``get_installed_path`` (``mmengine.config.config``) answers
-   ``'mmlesion'`` with the folder of this package
-   (:func:`~mmlesion.utils.configs.lookup.register_config_scope`). Why:
-   ``_base_ = 'mmlesion::<config>'`` bases, built through mmlesion's
-   registry tree (:mod:`mmlesion.registry`); mmengine 0.10.7 looks the
-   folder up from the distribution, which for an editable install has no
-   ``mmlesion/``.
+4. ``mmlesion`` joins ``mmengine.config.utils.MODULE2PACKAGE`` and the
+   config parser's ``get_installed_path`` answers ``'mmlesion'`` with this
+   package's folder
+   (:func:`~mmlesion.utils.configs.lookup.register_config_scope`).
 
-Nothing else: no warnings filter, environment variable, logging, random
-state or torch setting (the tools silence the stack's known start-up
-warnings themselves, by importing ``mmlesion_cli`` first).
-``tests/test_cli/test_import_mmlesion.py`` checks each change and that
-there is no other.
+Nothing else (``tests/test_cli/test_import_mmlesion.py``).
 """
 import mmcv
 import mmdet
