@@ -3,6 +3,7 @@
 import torch
 from mmengine.config import ConfigDict
 
+import mmlesion.methods.aggregated3d  # noqa: F401  (registers its components)
 from mmlesion.structures.volume_sample import volume_sample
 from mmlesion.utils.configs.lookup import get_config
 

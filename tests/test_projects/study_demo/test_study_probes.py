@@ -8,7 +8,8 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.registry import DefaultScope
 
-import mmlesion  # noqa: F401  (registers TruncatedRPNHead)
+import mmlesion  # noqa: F401
+import mmlesion.methods.elixirnet  # noqa: F401  (registers TruncatedRPNHead)
 from projects.retinanet_lesion.gate_probe import AttentionGateProbe, boxes_to_mask
 from projects.study_demo.mechanism_probe import annotations_before_resize
 from projects.elixirnet.trpn_probe import TRPNTruncationProbe

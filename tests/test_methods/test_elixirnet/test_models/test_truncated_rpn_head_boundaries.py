@@ -21,7 +21,8 @@ from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
-import mmlesion  # noqa: F401  (registers TruncatedRPNHead)
+import mmlesion  # noqa: F401
+import mmlesion.methods.elixirnet  # noqa: F401  (registers TruncatedRPNHead)
 
 IMG = 32
 # One scale, one ratio: 8 x 8 anchors at stride 4 (8 x 8 locations) and

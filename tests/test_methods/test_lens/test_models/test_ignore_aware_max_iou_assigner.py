@@ -8,6 +8,7 @@ from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
+import mmlesion.methods.lens  # noqa: F401  (registers the assigner)
 from mmlesion.testing import get_config
 
 PROPOSALS = torch.tensor([

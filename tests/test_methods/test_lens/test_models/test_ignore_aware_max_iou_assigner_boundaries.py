@@ -13,6 +13,7 @@ import torch
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
+import mmlesion.methods.lens  # noqa: F401  (registers the assigner)
 from mmdet.registry import TASK_UTILS
 
 UNCERTAIN = torch.tensor([[60., 60., 80., 80.]])  # 20 x 20

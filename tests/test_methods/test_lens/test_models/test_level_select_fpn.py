@@ -4,6 +4,7 @@ import torch
 from mmdet.registry import MODELS
 
 import mmlesion  # noqa: F401
+import mmlesion.methods.lens  # noqa: F401  (registers LevelSelectFPN)
 
 
 def test_level_select_fpn_keeps_finest_level():
