@@ -10,11 +10,9 @@ lesion steps (:data:`LESION_STEP_GRID`), and the findings judged against
 the lesions in 3D (:func:`~mmlesion.evaluation.functional.scan_lesions.
 evaluate_scan_findings`). :func:`calibrate_scans` keeps the steps with the
 best mean sensitivity over 1/8 to 8 false findings per scan (among equals:
-the fewest findings per lesion found; then the best mean sensitivity with
-the 2D score cut raised to keep a quarter of its boxes (:data:`CUT_MARGIN`);
-then the fewest findings per scan; then the most merging steps on; then the
-earlier candidate) and the score thresholds of those rates (where the
-validation
+the fewest findings per lesion found, then per scan; then the most merging
+steps on; then the earlier candidate) and the score thresholds of those
+rates (where the validation
 never reaches a rate, every finding is kept: the 2D ``score_thr`` chosen
 with the steps): an :class:`~mmlesion.evaluation.functional.operating_points.
 OperatingPoints` record of unit ``scan`` that :func:`record_in_checkpoint`
@@ -67,14 +65,6 @@ LESION_STEP_GRID: Dict[str, Tuple[Any, ...]] = dict(
 #: a lesion's region a little above its surroundings on every slice
 #: otherwise stacks chains through the whole scan.
 BOXES_PER_SLICE: Tuple[Optional[float], ...] = (8., 2., .5)
-#: The margin a 2D score cut must show on validation (:func:`_preference`):
-#: the validation lesions still found with the cut raised to keep 1/4 of the
-#: boxes it keeps (the ratio of consecutive :data:`BOXES_PER_SLICE`, so one
-#: step of the grid stricter). A few validation lesions tie many cuts at
-#: full sensitivity; without the margin the fewest findings per scan picks
-#: the strictest of them, at the edge where the weakest validation lesion
-#: is just kept, and a new patient's weaker lesion falls below it.
-CUT_MARGIN = 4.
 
 
 @dataclass
@@ -259,7 +249,9 @@ def score_thr_candidates(
     """The 2D score thresholds that keep ``per_slice`` boxes per slice of
     ``scans`` on average (None: ``detection.score_thr``), never below
     ``detection.score_thr``; repeats left out, in the order given."""
-    scores = _box_scores(scans)
+    scores = np.sort(np.concatenate([np.zeros(0)] + [
+        np.asarray(s, np.float64).ravel() for scan in scans
+        for s in scan.scores]))[::-1]
     slices = sum(len(scan.scores) for scan in scans)
     out: List[float] = []
     for k in per_slice:
@@ -269,25 +261,6 @@ def score_thr_candidates(
         if thr not in out:
             out.append(thr)
     return out
-
-
-def stricter_cut(scans: Sequence[DetectedScan], score_thr: float,
-                 margin: float = CUT_MARGIN) -> float:
-    """The 2D score threshold that keeps ``1 / margin`` of the boxes of
-    ``scans`` that ``score_thr`` keeps (at least one; never below
-    ``score_thr``)."""
-    scores = _box_scores(scans)
-    kept = int(np.sum(scores >= score_thr))
-    if not kept:
-        return score_thr
-    return max(score_thr, float(scores[max(int(kept / margin) - 1, 0)]))
-
-
-def _box_scores(scans: Sequence[DetectedScan]) -> np.ndarray:
-    """Every 2D box score of ``scans``, highest first."""
-    return np.sort(np.concatenate([np.zeros(0)] + [
-        np.asarray(s, np.float64).ravel() for scan in scans
-        for s in scan.scores]))[::-1]
 
 
 def calibrate_scans(scans: Sequence[DetectedScan],
@@ -313,19 +286,11 @@ def calibrate_scans(scans: Sequence[DetectedScan],
     best: Optional[Calibration] = None
     best_key = None
     tried = []
-    thrs = score_thr_candidates(scans, detection, per_slice)
-    margins = {thr: stricter_cut(scans, thr) for thr in thrs}
-    judged: Dict[tuple, ScanLesionResult] = {}
-    for steps in lesion_step_candidates(grid, thrs):
-        result = _judge_once(judged, scans, detection, steps, fp_rates)
+    for steps in lesion_step_candidates(grid, score_thr_candidates(
+            scans, detection, per_slice)):
+        result = judge_scans(scans, replace(detection, **steps), fp_rates)
         tried.append((steps, result.mean_sensitivity()))
-        if best_key is not None and _preference(
-                result, steps)[:2] < best_key[:2]:
-            continue  # the margin can no longer make it the best
-        key = _preference(result, steps, _judge_once(
-            judged, scans, detection,
-            dict(steps, score_thr=margins[steps['score_thr']]),
-            fp_rates).mean_sensitivity())
+        key = _preference(result, steps)
         if best is None or key > best_key:
             best, best_key = Calibration(steps, result), key
     best.tried = tried
@@ -334,18 +299,6 @@ def calibrate_scans(scans: Sequence[DetectedScan],
     best.result = _keep_all_below_rate(best.result, scans, replace(
         detection, **best.lesion_steps))
     return best
-
-
-def _judge_once(judged: Dict[tuple, ScanLesionResult],
-                scans: Sequence[DetectedScan], detection: DetectionSettings,
-                steps: Mapping[str, Any],
-                fp_rates: Sequence[float]) -> ScanLesionResult:
-    """:func:`judge_scans` under ``steps``, each once (``judged``)."""
-    key = tuple(sorted(steps.items()))
-    if key not in judged:
-        judged[key] = judge_scans(scans, replace(detection, **steps),
-                                  fp_rates)
-    return judged[key]
 
 
 def _keep_all_below_rate(result: ScanLesionResult,
@@ -370,27 +323,21 @@ def _keep_all_below_rate(result: ScanLesionResult,
 MERGING_STEPS = ('contain_thr', 'join_gap', 'merge_iou', 'merge_inside')
 
 
-def _preference(result: ScanLesionResult, steps: Mapping[str, Any],
-                margin_sensitivity: float = 0.
-                ) -> Tuple[float, float, float, float, int]:
+def _preference(result: ScanLesionResult,
+                steps: Mapping[str, Any]) -> Tuple[float, float, float, int]:
     """What :func:`calibrate_scans` maximises, in order: the mean
     sensitivity (to 6 decimals); then, among equals, the fewest findings
-    per lesion found (mean over the rates): one finding per lesion; then
-    ``margin_sensitivity``, the mean sensitivity with the 2D cut one grid
-    step stricter (:data:`CUT_MARGIN`): a cut that keeps every validation
-    lesion only at the edge loses a new patient's weaker one, and fewer
-    findings per scan on a few validation scans is no reason to pick it;
-    then the fewest findings per scan (mean over the rates): no strays;
-    then the most :data:`MERGING_STEPS` on. A few validation scans often
-    show one finding per lesion and no stray under many candidates; a
-    merging step only joins findings, so one that costs the validation
-    nothing can only spare a new scan a second finding on a lesion (a
-    short chain beside its lesion's main one, which the lightest of many
-    equal candidates keeps)."""
+    per lesion found and the fewest findings per scan (means over the
+    rates): one finding per lesion, no strays; then the most
+    :data:`MERGING_STEPS` on. A few validation scans often show one finding
+    per lesion and no stray under many candidates; a merging step only
+    joins findings, so one that costs the validation nothing can only spare
+    a new scan a second finding on a lesion (a short chain beside its
+    lesion's main one, which the lightest of many equal candidates
+    keeps)."""
     per_lesion = [v for v in result.findings_per_lesion if v is not None]
     return (round(result.mean_sensitivity(), 6),
             -float(np.mean(per_lesion)) if per_lesion else 0.,
-            round(margin_sensitivity, 6),
             -float(np.mean(result.findings_per_scan)),
             sum(steps.get(name) is not None for name in MERGING_STEPS))
 

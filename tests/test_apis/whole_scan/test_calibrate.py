@@ -12,7 +12,7 @@ import torch
 from mmlesion.apis.whole_scan.calibrate import (
     LESION_STEP_GRID, DetectedScan, ScanTruth, calibrate_scans,
     lesion_step_candidates, read_scan_truths, record_in_checkpoint,
-    score_thr_candidates, stricter_cut)
+    score_thr_candidates)
 from mmlesion.apis.whole_scan.settings import DetectionSettings
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.evaluation.functional.operating_points import (
@@ -80,34 +80,6 @@ def test_the_2d_score_step_stops_a_chain_through_the_scan():
     # the steps make is kept, down to their 2D score (not only those of
     # the validation's weakest finding's score, .7)
     assert calibration.result.thresholds == [.6]
-
-
-def test_a_2d_cut_at_the_edge_of_losing_a_lesion_is_not_chosen():
-    # a strong lesion (slices 2-6, score .9), a weak one (20-24, .6) and
-    # three stray chains (slices 8-17, .2-.22: 30 boxes): keeping every box
-    # and keeping the best 10 (the lesions') both find both lesions with
-    # one finding each; the stricter cut has fewer findings per scan (no
-    # stray at 1 false finding a scan) but only at the edge: a quarter of
-    # its boxes (.9) loses the weak lesion, where a quarter of the looser
-    # cut's 40 boxes (.6) keeps both. The margin picks the looser cut (the
-    # fewest findings per scan alone picked the stricter)
-    found = {z: [[5, 5, 12, 12, .9]] for z in range(2, 7)}
-    found.update({z: [[25, 25, 32, 32, .6]] for z in range(20, 25)})
-    for z in range(8, 18):
-        found[z] = [[1, 30, 5, 34, .2], [30, 1, 34, 5, .21],
-                    [15, 34, 19, 38, .22]]
-    scans = [_scan(found, [[4.5, 4.5, 1.5, 12.5, 12.5, 6.5],
-                           [24.5, 24.5, 19.5, 32.5, 32.5, 24.5]], depth=30)]
-    detection = DetectionSettings(show_progress=False)
-    assert score_thr_candidates(scans, detection, (None, .34)) == [.05, .6]
-    assert stricter_cut(scans, .05) == .6 and stricter_cut(scans, .6) == .9
-    grid = {k: v[:1] for k, v in LESION_STEP_GRID.items()}
-    calibration = calibrate_scans(scans, detection, grid, fp_rates=(.5, 1.),
-                                  per_slice=(None, .34))
-    assert [s for _, s in calibration.tried] == [1., 1.]
-    assert calibration.lesion_steps['score_thr'] == .05
-    assert calibration.result.sensitivities == [1., 1.]
-    assert calibration.result.findings_per_lesion == [1., 1.]
 
 
 def test_a_record_without_the_2d_score_step_still_loads():
