@@ -11,12 +11,12 @@ Example::
 
 Each timed run is a whole scan as ``tools/infer_volume.py`` runs it, files
 aside: read, resample, detect every slice, stack the boxes into findings,
-measure them (RECIST). Each backend's exports (or their read from the cache
-beside ``--checkpoint``) and checks come first, untimed. Then ``--warmup``
-untimed runs of each side, and ``--repeats`` timed runs of each,
-interleaved (torch, onnxruntime, openvino, torch, ...) so that a change of
-the machine's load hits all. Every side runs at torch's threads (the
-backends' intra-op threads are set to them). Printed per side: seconds per
+measure the findings kept (RECIST). Each backend's exports (or their read
+from the cache beside ``--checkpoint``) and checks come first, untimed.
+Then ``--warmup`` untimed runs of each side, and ``--repeats`` timed runs
+of each, interleaved (torch, onnxruntime, openvino, torch, ...) so that a
+change of the machine's load hits all. Every side runs at torch's threads
+(the backends' intra-op threads are set to them). Printed per side: seconds per
 scan and per slice (median, min-max), and the detector's share (its loop
 over the slices, ``detect_slices``: test pipeline, network, RPN decoding
 and NMS, RoI head) and the process's CPU seconds per scan (every thread's;
@@ -27,11 +27,20 @@ medians per scan and whether every run found what the first torch run
 found (the same kept 2D boxes, each within 0.5 px and its score within 1e-3:
 :func:`~mmlesion.apis.whole_scan.backend.compare_detections`).
 
+Findings are kept as ``tools/infer_volume.py`` keeps them by default: at
+the per-scan operating point of :data:`~mmlesion.apis.whole_scan.settings.
+DEFAULT_FP_PER_SCAN` false findings a scan (``--fp-per-scan``), the
+checkpoint's record; only those are measured. Random weights have no
+record, and every finding of theirs is false: the best
+``DEFAULT_FP_PER_SCAN`` findings of an untimed torch run are kept (their
+threshold, on the findings' own scores, used in every side).
+``--measure-all`` keeps and measures every finding instead (what a
+checkpoint without a record gives: random weights keep some 30 a slice).
+
 Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
 (:mod:`projects.study_demo.synthetic.volumes`); without ``--checkpoint`` the
-detector has random weights (the same layers: the same cost per slice; many
-more boxes above the score threshold than a trained one, so stacking and
-measuring take longer than they would). ``--quick``: the full-size R50-FPN
+detector has random weights (the same layers: the same cost per slice).
+``--quick``: the full-size R50-FPN
 3-slice config on a 512-pixel scan of a few slices, 1 warm-up and 3 timed
 runs of each (a few minutes on 2 cores).
 """
@@ -62,6 +71,13 @@ FULL_SIZE_CFG = ('configs/elixirnet/'
 QUICK = dict(scan_size=[512, 8], warmup=1, repeats=3)
 
 
+def _default_fp_per_scan() -> int:
+    """``tools/infer_volume.py``'s default ``--fp-per-scan`` (read without
+    importing torch)."""
+    return int(package_json('apis/whole_scan/tool_defaults.json')
+               ['RunSettings']['fp_per_scan'])
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
     parser.add_argument('--config', default=FULL_SIZE_CFG,
@@ -90,6 +106,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         f"of {QUICK['scan_size'][1]} slices, {QUICK['warmup']} warm-up and "
         f"{QUICK['repeats']} timed runs of each (overrides --config, "
         '--scan-size, --warmup and --repeats)')
+    parser.add_argument(
+        '--measure-all', action='store_true',
+        help='keep and measure every finding (default: those at the '
+        'per-scan operating point of infer_volume.py, the best '
+        f"{_default_fp_per_scan()} findings of random weights)")
     add_timing_arguments(parser, warmup=1, repeats=3)
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
@@ -146,8 +167,9 @@ def _run(args, scan: str) -> dict:
         torch.manual_seed(0)  # the same weights, boxes and findings
     settings = volume_settings_from_config(cfg, args.pixel_spacing,
                                            args.config)
-    model = init_lesion_detector(cfg, args.checkpoint,
-                                 DetectorLoadSettings()).model.eval()
+    loaded = init_lesion_detector(cfg, args.checkpoint,
+                                  DetectorLoadSettings())
+    model, meta = loaded.model.eval(), loaded.checkpoint_meta
     key = BackendKey(args.checkpoint,
                      args.checkpoint and sha256_file(args.checkpoint),
                      config_record(cfg).text)
@@ -161,6 +183,12 @@ def _run(args, scan: str) -> dict:
             status.line()
     detection = DetectionSettings(batch_size=args.batch_size,
                                   show_progress=False)
+    kept = 'every finding kept and measured (--measure-all)'
+    if not args.measure_all:
+        detach_backend(model)
+        detection, kept = _kept_at_operating_point(
+            model, args, scan, settings, detection, meta)
+    print(kept)
 
     def whole_scan(backend: str):
         """One scan from its file; the seconds, the detector's seconds and
@@ -207,7 +235,7 @@ def _run(args, scan: str) -> dict:
           f'{os.getloadavg()[0]:.1f} after (a shared machine: other jobs '
           'load it)')
     out = dict(config=args.config, checkpoint=args.checkpoint, scan=scan,
-               slices=slices, threads=threads, export=exports,
+               slices=slices, threads=threads, export=exports, kept=kept,
                load_before=load_before[0], load_after=os.getloadavg()[0])
     for side in sides:
         total = [r[0] for r in runs[side]]
@@ -260,6 +288,37 @@ def _run(args, scan: str) -> dict:
         atomic_write_text(args.json, json.dumps(out, indent=1))
     print('\n'.join(lines))
     return out
+
+
+def _kept_at_operating_point(model, args, scan: str, settings, detection,
+                             meta: dict):
+    """``detection`` keeping the findings at the default per-scan operating
+    point (module doc) and a line saying which."""
+    from dataclasses import replace
+
+    from mmlesion.apis.whole_scan.infer import ScanSteps, infer_volume
+    from mmlesion.apis.whole_scan.model import choose_operating_point
+    from mmlesion.apis.whole_scan.run import detection_at
+    from mmlesion.apis.whole_scan.settings import (DEFAULT_FP_PER_SCAN,
+                                                   RunSettings)
+    from mmlesion.datasets.volumes import load_ct_volume
+    if args.checkpoint is not None:
+        point = choose_operating_point(meta, RunSettings(detection=detection),
+                                       args.checkpoint)
+        return detection_at(point, detection), (
+            "findings kept at the checkpoint's operating point: "
+            f'{point.source} {point.threshold:g}')
+    result = infer_volume(model, load_ct_volume(scan), settings, detection,
+                          steps=ScanSteps(measure=False))
+    scores = sorted((f.score for f in result.findings), reverse=True)
+    count = int(DEFAULT_FP_PER_SCAN)
+    if len(scores) <= count:
+        return detection, f'every finding kept ({len(scores)})'
+    threshold = scores[count - 1]
+    return replace(detection, keep_thr=threshold, keep_on='finding'), (
+        f'findings kept at a per-scan operating point of {count} false '
+        f'findings (random weights: all false): score >= {threshold:g}, '
+        f'{sum(s >= threshold for s in scores)} of {len(scores)}')
 
 
 def _time_convolutions(model, parts, args, result,

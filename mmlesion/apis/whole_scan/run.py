@@ -267,6 +267,20 @@ def _config_name(config: Union[str, Config], cfg_name: Optional[str]) -> str:
     return cfg_name or (config if isinstance(config, str) else '<config>')
 
 
+def detection_at(point: OperatingPoint,
+                 detection: Optional[DetectionSettings] = None
+                 ) -> DetectionSettings:
+    """``detection`` keeping the findings at ``point``: its threshold (a
+    validated one; else every finding is kept), on the findings' own
+    scores with its lesion steps for a per-scan point."""
+    detection = replace(detection or DetectionSettings(), keep_thr=(
+        point.threshold if point.source == 'validation' else None))
+    if point.fp_unit == 'scan':  # on the findings' own scores
+        detection = replace(detection, keep_on='finding',
+                            **(point.lesion_steps or {}))
+    return detection
+
+
 def detect_scan(model: torch.nn.Module,
                 volume: CTVolume,
                 settings: VolumeInferenceSettings,
@@ -278,11 +292,7 @@ def detect_scan(model: torch.nn.Module,
     run."""
     point = run_info.operating_point
     if point is not None:  # what findings.json says is what is kept
-        detection = replace(detection or DetectionSettings(), keep_thr=(
-            point.threshold if point.source == 'validation' else None))
-        if point.fp_unit == 'scan':  # on the findings' own scores
-            detection = replace(detection, keep_on='finding',
-                                **(point.lesion_steps or {}))
+        detection = detection_at(point, detection)
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
