@@ -312,6 +312,11 @@ def main() -> None:
         'config and the training run')
     parser.add_argument('--patients', type=int, default=8,
                         help='synthetic patients made, two scans each')
+    parser.add_argument(
+        '--val-patients', type=int, default=0,
+        help='patients made after the others and put in the validation '
+        'split by a split file (the others keep their hash split and '
+        'their scans)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the synthetic scans')
     parser.add_argument('--shape', type=int, nargs=3,
@@ -354,6 +359,8 @@ def main() -> None:
                         help='plan for random backbone weights (no '
                         'download)')
     args = parser.parse_args()
+    if args.val_patients and args.anatomy == 'real':
+        parser.error('--val-patients: for the easy anatomy only')
     out, steps = Path(args.out).resolve(), args.steps.split(',')
     ann, export = out / 'volumes.json', out / '2d'
     config, work = out / 'planned.py', out / 'work'
@@ -364,14 +371,24 @@ def main() -> None:
             patients=args.patients, seed=args.seed)).summary())
     if 'make' in steps and not (out / 'labels').is_dir():
         synth = SyntheticSet(
-            patients=args.patients, shape=tuple(args.shape),
+            patients=args.patients + args.val_patients,
+            shape=tuple(args.shape),
             spacing_mm=args.spacing_mm,
             diameters_mm=tuple(args.diameters_mm),
             lesions=tuple(args.lesions), seed=args.seed)
-        print(f'{make_scans(out, synth)} lesions in {2 * args.patients} '
-              f'scans of {args.patients} patients')
+        print(f'{make_scans(out, synth)} lesions in {2 * synth.patients} '
+              f'scans of {synth.patients} patients')
     if 'convert' in steps and not ann.is_file():
         labels, keys = [out / 'labels'], []
+        if args.val_patients:  # the added patients: validation only,
+            # the others by their hash (an empty split) as without them
+            (out / 'split.csv').write_text(
+                'volume_id,split,patient_id\n' + ''.join(
+                    f'p{k:02d}_study{j},'
+                    f'{"val" * (k >= args.patients)},p{k:02d}\n'
+                    for k in range(args.patients + args.val_patients)
+                    for j in (1, 2)))
+            keys = ['--split-file', out / 'split.csv']
         if args.anatomy == 'real':
             labels.append('--instances')
         if args.anatomy == 'real' and args.annotations == 'masks':
@@ -379,7 +396,7 @@ def main() -> None:
             # key slices of 4 patients are few); only for masks: a box CSV's
             # sphere or a RECIST ellipsoid is a guess off its key slice.
             # The held-out lesions keep one key slice each
-            keys = ['--key-slices', 'every-train']
+            keys += ['--key-slices', 'every-train']
         if args.annotations == 'boxes':
             boxes = out / 'boxes.csv'
             print(f'{write_box_csv(out, boxes)} lesions written to {boxes}')
