@@ -40,9 +40,8 @@ checkpoint without a record gives: random weights keep some 30 a slice).
 Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
 (:mod:`projects.study_demo.synthetic.volumes`); without ``--checkpoint`` the
 detector has random weights (the same layers: the same cost per slice).
-``--quick``: the full-size R50-FPN
-3-slice config on a 512-pixel scan of a few slices, 1 warm-up and 3 timed
-runs of each (a few minutes on 2 cores).
+``--quick``: the full-size R50-FPN 3-slice config on a 512-pixel scan of a
+few slices, 1 warm-up and 3 timed runs of each (a few minutes on 2 cores).
 """
 # projects/ is not installed (as in mmdet): its scripts run from a clone.
 import sys as _sys  # noqa: E402
