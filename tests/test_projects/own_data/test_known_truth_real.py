@@ -5,9 +5,12 @@ touching pair a scan. The page's masks command (``--instances``) keeps
 every labelled lesion, the touching ones too; the clinic's RECIST sheet
 converts with one ``--columns`` option, its patients split as patients
 and its key slices the measured ones; a CPU budget plans patches at the
-planned spacing with narrow heads. No training here: in real anatomy the
-detector needs the page's budget (``docs/your_own_data.md``, a run of
-minutes), not a suite's. Skipped without the real data."""
+planned spacing with narrow heads. No training here, so no learning
+threshold: in real anatomy the detector needs the page's budget
+(``docs/your_own_data.md``: 18-25 CPU minutes of one core), not a suite's;
+after 1,380 iterations (about 5 CPU minutes) the masks model found only 0.43
+of its own training rows at 4 FPs per image, and a 3-minute plan nothing.
+Skipped without the real data."""
 import csv
 import json
 import re
@@ -22,9 +25,9 @@ from tests.helpers.tool_modules import load_tool
 
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
-#: Six stretches of the real scan as patients (two studies each), lesions
+#: Eight stretches of the real scan as patients (two studies each), lesions
 #: of 12-39 mm of 20-80 HU contrast, three or four a scan (the page's).
-SCENE = dict(patients=6, seed=0)
+SCENE = dict(patients=8, seed=0)
 #: The CPU budget (minutes of one core) the plan is made for.
 BUDGET = '30'
 
@@ -42,7 +45,7 @@ def scene(tmp_path):
 
 def test_masks_keep_touching_lesions(scene, tmp_path):
     real, made = scene
-    assert made.scans == 12 and made.touching >= 10, made
+    assert made.scans == 16 and made.touching >= 13, made
     assert 20 <= float(np.median(made.contrast_hu)) <= 80, made.summary()
     # every scan's touching pair is one connected component of two labels
     touching = 0
@@ -80,7 +83,7 @@ def test_recist_sheet_converts_and_plans_patches(scene, tmp_path):
     sides = {}
     for v in volumes:
         sides.setdefault(v['patient_id'], set()).add(int(v['split']))
-    assert sorted(sides) == [f'p{k:02d}' for k in range(6)]
+    assert sorted(sides) == [f'p{k:02d}' for k in range(8)]
     assert all(len(s) == 1 for s in sides.values())
     # the measured slices are the key slices (DL_info's 1-based index)
     with open(export / 'DL_info.csv', newline='') as f:
