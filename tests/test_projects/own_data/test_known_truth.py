@@ -131,3 +131,25 @@ def test_detector_learns_the_known_truth(tmp_path):
     # lesion (stacked chains of its boxes); nearly all lie on the lesions
     assert np.mean(on) >= .8, [(f['score'], f['bbox_voxel'], o)
                                for f, o in zip(found, on)]
+
+
+def test_val_patients_are_added_to_validation_only(tmp_path, monkeypatch):
+    """``--val-patients K``: the K patients made after the others go to
+    the validation split; the others keep their scans and their split."""
+    known_truth = load_tool('projects/own_data/known_truth.py')
+    args = ['known_truth.py', '--patients', '3', '--shape', '12', '24',
+            '24', '--spacing-mm', '4', '--lesions', '1', '1',
+            '--diameters-mm', '16', '20']
+    for name, extra, steps in (('plain', [], 'make'),
+                               ('added', ['--val-patients', '1'],
+                                'make,convert')):
+        monkeypatch.setattr('sys.argv', [*args, *extra, '--out', str(
+            tmp_path / name), '--steps', steps])
+        known_truth.main()
+    volumes = json.loads((tmp_path / 'added/volumes.json').read_text())
+    # p00, p01: train, p02: test by their hash, as without p03
+    assert {v['patient_id']: int(v['split']) for v in volumes['volumes']
+            } == {'p00': 1, 'p01': 1, 'p02': 3, 'p03': 2}
+    for scan in (tmp_path / 'plain/images').iterdir():
+        assert scan.read_bytes() == (tmp_path / 'added/images' /
+                                     scan.name).read_bytes()
