@@ -46,18 +46,11 @@ CPU_SECONDS_PER_TRAINING_IMAGE = dict(backbone_depth=18, fixed_seconds=.899,
                                       seconds_per_pixel=8.8e-6)
 #: The same for the narrower heads a CPU plan trains on patches with (64
 #: FPN, RPN and RoI channels, RoI FCs of 256, 128 sampled RoIs an image),
-#: measured in the planned training itself (its data loading, patch crops
-#: and augmentation included): the CPU seconds (user + system) of
-#: ``tools/train.py`` on a real-anatomy plan (``projects/own_data/
-#: known_truth.py --anatomy real --patients 8 --budget-minutes 30
-#: --no-pretrained --steps make,convert,plan``) run for 46 and for 230
-#: iterations (``--cfg-options max_iters=N checkpoint_interval=100``: one
-#: validation each), their difference over 184 iterations of batch 2:
-#: 0.101 s an image at 128 px patches, 0.153 s at 192 px (``patch_size=192``),
-#: ``OMP_NUM_THREADS=1`` on one core of a 2-core AMD EPYC virtual machine.
-#: ``benchmark_cpu_train_step.py --head-channels 64 --rcnn-rois 128`` (random
-#: images) measured 0.158 s at 128 px there: plans on it spent 11-12 of 20
-#: CPU minutes.
+#: timed in the planned training itself: the CPU seconds of ``tools/train.py``
+#: on ``known_truth.py --anatomy real --patients 8`` 's plan run for 46 and
+#: 230 iterations (``--cfg-options max_iters=N``), their difference: 0.101 s
+#: an image at 128 px, 0.153 s at 192 px, ``OMP_NUM_THREADS=1``, one core
+#: of a 2-core AMD EPYC (random images gave 0.158 s at 128 px: too high).
 CPU_SECONDS_PER_TRAINING_PATCH = dict(backbone_depth=18, fixed_seconds=.0595,
                                       seconds_per_pixel=2.54e-6)
 
