@@ -7,10 +7,11 @@ convolutions (:mod:`.features`) and, where the RoI head is mmdet's standard
 one with mmcv RoIAlign layers, its box branch (:mod:`.box_head`). The
 decoding, NMS and the assignment of RoIs to levels run in torch, as mmdet
 runs them: nothing a scan decides (kept boxes, their number) is ever part
-of a graph. Each part is exported once and cached beside the checkpoint by
-the checkpoint, config and model adjustments (:mod:`.export`), run at
-torch's thread count and checked against torch before a scan runs
-(:mod:`.session`); a part that cannot runs in torch, with one line saying
+of a graph. RoIAlign runs in torch, on channels-last features
+(:mod:`.roi_align`). Each part is exported once and cached beside the
+checkpoint by the checkpoint, config and model adjustments
+(:mod:`.export`), run at torch's thread count and checked against torch
+before a scan runs (:mod:`.session`); a part that cannot runs in torch, with one line saying
 why (:mod:`.use`). :func:`compare_detections` tells whether two runs found
 the same (:mod:`.agreement`).
 
@@ -19,16 +20,18 @@ the same (:mod:`.agreement`).
 ``export``           a part as an ONNX file: traced, keyed, cached
 ``features``         ``extract_feat`` and the dense head's convolutions
 ``box_head``         the RoI head's RoIAlign and box head FCs
+``roi_align``        mmcv's RoIAlign on channels-last features, in torch
 ``use``              attach the parts to a detector, or say why not
 ``agreement``        whether two runs found the same
 ==================== =====================================================
 """
 from .agreement import Agreement, compare_detections
-from .box_head import (BOX_HEAD_FORMAT, BoxHeadPart, RoIAlignGraph,
-                       check_box_head)
+from .box_head import (BOX_HEAD_FORMAT, BoxHeadPart, ChannelsLastRoIAlign,
+                       RoIAlignGraph, check_box_head)
 from .export import EXPORT_FORMAT, EXPORT_HW, OPSET, PROBE_BHW, BackendKey
 from .features import (ExportedPart, FeaturePart, Layout, check_part,
                        dense_head_of, input_channels)
+from .roi_align import RoIAlignSettings, roi_align_nhwc
 from .session import (BACKEND_PRECISION, TOLERANCE, BackendUnavailable,
                       Session)
 from .use import (AttachedParts, BackendStatus, attach_backend,
@@ -37,6 +40,7 @@ from .use import (AttachedParts, BackendStatus, attach_backend,
 __all__ = [
     'Agreement', 'AttachedParts', 'BACKEND_PRECISION', 'BOX_HEAD_FORMAT',
     'BackendKey', 'BackendStatus', 'BackendUnavailable', 'BoxHeadPart',
+    'ChannelsLastRoIAlign', 'RoIAlignSettings', 'roi_align_nhwc',
     'EXPORT_FORMAT', 'EXPORT_HW', 'ExportedPart', 'FeaturePart', 'Layout',
     'OPSET', 'PROBE_BHW', 'RoIAlignGraph', 'Session', 'TOLERANCE',
     'attach_backend', 'attached_parts', 'check_box_head', 'check_part',

@@ -1,9 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The box branch of mmdet's standard RoI head with mmcv RoIAlign layers
 (:func:`_box_head_of`) in the backend: the RoIAlign of each level's RoIs
-(:class:`RoIAlignGraph`, ONNX's ``RoiAlign`` run by ONNX Runtime) and the
-box head's shared FCs, classification and regression, with the number of
-RoIs dynamic (:class:`BoxHeadPart`): exported, checked against torch
+in torch on channels-last features (:class:`ChannelsLastRoIAlign`) and the
+box head's shared FCs, classification and regression exported, with the
+number of RoIs dynamic (:class:`BoxHeadPart`): exported, checked against torch
 (:func:`check_box_head`) and put in the RoI head's ``_bbox_forward``
 (:func:`_attach_box_head`). The assignment of RoIs to levels and the box
 head's decoding and NMS run in torch, as mmdet runs them: nothing a scan
@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .export import (EXPORT_HW, PROBE_BHW, BackendKey, _load_or_export,
-                     _onnx_export, _with_metadata)
+from .export import (PROBE_BHW, BackendKey, _load_or_export, _onnx_export,
+                     _with_metadata)
+from .roi_align import RoIAlignSettings, roi_align_nhwc
 from .session import (BackendUnavailable, Session, _check_outputs,
                       _first_line)
 
@@ -23,45 +24,11 @@ from .session import (BackendUnavailable, Session, _check_outputs,
 BOX_HEAD_FORMAT = 'mmlesion-box-head-1'
 
 
-class _RoIAlignExport(torch.autograd.Function):
-    """mmcv's ``roi_align`` (average pooling) in torch; ONNX's ``RoiAlign``
-    in an export (mmcv's ``aligned=True`` is its ``half_pixel`` mode,
-    ``False`` its ``output_half_pixel``; sampling ratio 0 is adaptive in
-    both). The RoIs are an input of the graph: which RoIs, and how many,
-    is the data's, never the trace's."""
-
-    @staticmethod
-    def forward(ctx, feats: Tensor, rois: Tensor, output_size: Tuple[int,
-                                                                      int],
-                spatial_scale: float, sampling_ratio: int,
-                aligned: bool) -> Tensor:
-        from mmcv.ops import roi_align
-        return roi_align(feats, rois, output_size, spatial_scale,
-                         sampling_ratio, 'avg', aligned)
-
-    @staticmethod
-    def symbolic(g, feats, rois, output_size, spatial_scale, sampling_ratio,
-                 aligned):
-        def constant(value):
-            return g.op('Constant', value_t=torch.tensor(value))
-
-        int64 = 7  # onnx.TensorProto.INT64
-        batch = g.op('Cast', g.op('Gather', rois, constant(0), axis_i=1),
-                     to_i=int64)
-        boxes = g.op('Gather', rois, constant([1, 2, 3, 4]), axis_i=1)
-        return g.op(
-            'RoiAlign', feats, boxes, batch,
-            coordinate_transformation_mode_s=('half_pixel' if aligned else
-                                              'output_half_pixel'),
-            mode_s='avg', output_height_i=output_size[0],
-            output_width_i=output_size[1], sampling_ratio_i=sampling_ratio,
-            spatial_scale_f=spatial_scale)
-
-
 class RoIAlignGraph(nn.Module):
-    """A ``SingleRoIExtractor``'s RoIAlign as one module: each feature
-    level's RoIs (given apart, level after level) pooled from that level,
-    concatenated. No weights: exported for each run, not cached.
+    """A ``SingleRoIExtractor``'s RoIAlign as one module, in torch: each
+    feature level's RoIs (given apart, level after level) pooled from that
+    level by its mmcv ``RoIAlign`` layer, concatenated (the reference
+    :func:`check_box_head` holds the backend's to).
 
     Args:
         roi_head (nn.Module): an mmdet ``StandardRoIHead``
@@ -75,30 +42,62 @@ class RoIAlignGraph(nn.Module):
     def forward(self, *inputs: Tensor) -> Tensor:
         n = len(self.layers)
         return torch.cat([
-            _RoIAlignExport.apply(f, r, tuple(layer.output_size),
-                                  float(layer.spatial_scale),
-                                  int(layer.sampling_ratio),
-                                  bool(layer.aligned))
+            layer(f, r)
             for f, r, layer in zip(inputs[:n], inputs[n:], self.layers)
         ])
 
 
-class BoxHeadPart:
-    """A standard RoI head's box branch exported: its RoIAlign
-    (:class:`RoIAlignGraph`) in ONNX Runtime, whatever the backend (its
-    RoiAlign runs on every thread: 1.7x mmcv's, which runs on one, and
-    OpenVINO's was slower than mmcv's, on 4,000 RoIs of a full-size
-    detector), and its box head's ``forward`` (shared FCs, classification
-    and regression) in the backend's session.
+class ChannelsLastRoIAlign:
+    """A ``SingleRoIExtractor``'s RoIAlign on channels-last features
+    (:func:`~.roi_align.roi_align_nhwc`, every RoI's samples as rows of
+    its level), pooled as mmcv pools.
 
     Args:
-        align (Session): the RoIAlign graph's session.
+        roi_head (nn.Module): an mmdet ``StandardRoIHead``
+            (:func:`_box_head_of`).
+    """
+
+    def __init__(self, roi_head: nn.Module):
+        self.settings = [
+            RoIAlignSettings(tuple(layer.output_size),
+                             float(layer.spatial_scale),
+                             int(layer.sampling_ratio), bool(layer.aligned))
+            for layer in roi_head.bbox_roi_extractor.roi_layers
+        ]
+
+    def __call__(self, feats: Sequence[Tensor],
+                 rois: Sequence[Tensor]) -> Tensor:
+        """(n, C, out_h, out_w), contiguous: the RoIs of each level (given
+        level by level) pooled from its (N, C, H, W) features, in order."""
+        pooled = [
+            roi_align_nhwc(f.permute(0, 2, 3, 1).contiguous(), r, s)
+            for f, r, s in zip(feats, rois, self.settings) if len(r)
+        ]
+        out_h, out_w = self.settings[0].output_size
+        if not pooled:
+            return feats[0].new_zeros(0, feats[0].shape[1], out_h, out_w)
+        flat = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
+        return flat.view(len(flat), out_h, out_w, -1).permute(
+            0, 3, 1, 2).contiguous()
+
+
+class BoxHeadPart:
+    """A standard RoI head's box branch: its RoIAlign on channels-last
+    features in torch (:class:`ChannelsLastRoIAlign`, on every thread: on
+    4,000 RoIs of a full-size detector half the CPU seconds of ONNX
+    Runtime's ``RoiAlign``, which reads a channel at a time, and 0.37 of
+    mmcv's, on one thread; OpenVINO's was slower than mmcv's) and its box
+    head's ``forward`` (shared FCs, classification and regression) in the
+    backend's session.
+
+    Args:
+        align (ChannelsLastRoIAlign): the RoI extractor's RoIAlign.
         head (Session): the box head's session.
         layout (dict): ``levels`` (feature levels), ``channels``,
             ``strides`` and the trace's ``constants``.
     """
 
-    def __init__(self, align: Session, head: Session,
+    def __init__(self, align: ChannelsLastRoIAlign, head: Session,
                  layout: Mapping[str, Any]):
         self.align = align
         self.session = head
@@ -108,9 +107,11 @@ class BoxHeadPart:
                  rois: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """The classification and regression outputs of the RoIs (given
         level by level), in that order."""
-        pooled = self.align.run([t.detach().cpu().numpy()
-                                 for t in list(feats) + list(rois)])
-        return tuple(torch.from_numpy(a) for a in self.session.run(pooled))
+        with torch.no_grad():
+            pooled = self.align([f.detach().cpu() for f in feats],
+                                [r.detach().cpu() for r in rois])
+        return tuple(
+            torch.from_numpy(a) for a in self.session.run([pooled.numpy()]))
 
 
 def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:
@@ -160,27 +161,6 @@ def _box_head_inputs(roi_head: nn.Module, batch: int, hw: Tuple[int, int],
         index = torch.randint(0, batch, (n, 1), generator=generator).float()
         rois.append(torch.cat([index, corner, corner + size], 1))
     return feats + rois
-
-
-def _export_roi_align(roi_head: nn.Module) -> bytes:
-    """The RoIAlign graph (:class:`RoIAlignGraph`) in ONNX, the features'
-    batch, height and width and each level's number of RoIs dynamic.
-
-    Raises:
-        BackendUnavailable: it cannot be exported (the reason).
-    """
-    levels = len(roi_head.bbox_roi_extractor.roi_layers)
-    dummy = _box_head_inputs(roi_head, 1, EXPORT_HW, [3] * levels, 0)
-    names = ([f'feat{i}' for i in range(levels)]
-             + [f'rois{i}' for i in range(levels)])
-    axes = {f'feat{i}': {0: 'batch', 2: f'h{i}', 3: f'w{i}'}
-            for i in range(levels)}
-    axes.update({f'rois{i}': {0: f'n{i}'} for i in range(levels)})
-    axes.update(pooled={0: 'rois'})
-    with torch.no_grad():
-        data, _ = _onnx_export(RoIAlignGraph(roi_head), tuple(dummy), names,
-                               ['pooled'], axes)
-    return data
 
 
 def _export_box_head(roi_head: nn.Module,
@@ -271,7 +251,7 @@ def _box_head_part(model: nn.Module, backend: str,
     if roi_head is None:
         return None, f'the box head in torch ({why})'
     try:
-        align = Session(_export_roi_align(roi_head), 'onnxruntime')
+        align = ChannelsLastRoIAlign(roi_head)
         runner, action, path, note = _load_or_export(
             key.cache_path('box_head'), key.digest(), BOX_HEAD_FORMAT,
             lambda: _export_box_head(roi_head, key.digest()),
@@ -285,5 +265,6 @@ def _box_head_part(model: nn.Module, backend: str,
     notes = list(filter(None, [note, constants and (
         f"the trace fixed {', '.join(constants)}")]))
     note = f" ({'; '.join(notes)})" if notes else ''
-    return runner, (f'RoIAlign in onnxruntime, box head FCs {action}'
+    return runner, (f'RoIAlign in torch (channels last), box head FCs '
+                    f'{action}'
                     f'{where}{note}')
