@@ -57,18 +57,14 @@ from .settings import (LESION_STEPS, DetectionSettings,
 LESION_STEP_GRID: Dict[str, Tuple[Any, ...]] = dict(
     max_gap=(0, 1, 2), min_slices=(1, 2, 3), contain_thr=(None, .7),
     join_gap=(None, 2), merge_iou=(None, .1), merge_inside=(None, .3))
-#: The 2D boxes per validation slice a calibration stacks (with every
-#: combination of :data:`LESION_STEP_GRID`): the best this many per slice
+#: The 2D boxes per validation slice a calibration tries stacking (every
+#: combination with :data:`LESION_STEP_GRID`): the best this many per slice
 #: on average, the ``score_thr`` that keeps them read off the validation
 #: scans' boxes (:func:`score_thr_candidates`; never below the detection's
-#: own, which it keeps for a detector of fewer boxes). A detector that
-#: scores a lesion's region a little above its surroundings on every slice
-#: otherwise stacks chains through the whole scan. One cut, the middle of
-#: the 8, 2 or 0.5 a slice once chosen among: a few validation scans tie
-#: on many candidates, and the ties chose the strictest cut still keeping
-#: every validation lesion or the loosest, whose held-out scans kept 3-7
-#: findings each (projects/own_data/RESULTS.md, trials 1 and 4).
-BOXES_PER_SLICE: Tuple[Optional[float], ...] = (2., )
+#: own, which 8 keeps for a detector of fewer boxes). A detector that scores
+#: a lesion's region a little above its surroundings on every slice
+#: otherwise stacks chains through the whole scan.
+BOXES_PER_SLICE: Tuple[Optional[float], ...] = (8., 2., .5)
 
 
 @dataclass

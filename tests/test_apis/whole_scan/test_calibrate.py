@@ -82,36 +82,6 @@ def test_the_2d_score_step_stops_a_chain_through_the_scan():
     assert calibration.result.thresholds == [.6]
 
 
-def test_the_2d_cut_is_the_middle_one_the_other_steps_chosen():
-    # a lesion on slices 2-9 (boxes missing on 5 and 6) scored .9, and on
-    # each of 20 slices 3 strays at random places away from it, scored
-    # below: 66 boxes, so 8 a slice keep them all, 2 and 0.5 a slice the
-    # best 40 and 10; the calibration stacks the middle cut only
-    rng = np.random.default_rng(0)
-    box = [10, 10, 20, 20]
-    found = {z: [box + [.9]] if z in (2, 3, 4, 7, 8, 9) else []
-             for z in range(20)}
-    for z in range(20):
-        for x, y in rng.uniform(24, 34, (3, 2)):
-            found[z].append([x, y, x + 4, y + 4, rng.uniform(.1, .8)])
-    scans = [_scan(found, [[9.5, 9.5, 1.5, 20.5, 20.5, 9.5]], depth=20)]
-    detection = DetectionSettings(show_progress=False)
-    cuts = score_thr_candidates(scans, detection, (8., 2., .5))
-    assert len(cuts) == 3 and cuts[0] == detection.score_thr
-    assert score_thr_candidates(scans, detection) == [cuts[1]]
-    grid = dict(LESION_STEP_GRID, max_gap=(0, ), contain_thr=(None, ),
-                merge_inside=(None, ))
-    calibration = calibrate_scans(scans, detection, grid,
-                                  fp_rates=(.5, 1.))
-    assert len(calibration.tried) == len(lesion_step_candidates(grid))
-    assert {steps['score_thr'] for steps, _ in calibration.tried} == {
-        cuts[1]}
-    # the other steps still chosen: the lesion's fragments joined
-    assert calibration.lesion_steps['join_gap'] == 2
-    assert calibration.result.sensitivities == [1., 1.]
-    assert calibration.result.findings_per_lesion == [1., 1.]
-
-
 def test_a_record_without_the_2d_score_step_still_loads():
     record = OperatingPoints('scan', [4.], [.5], [.9], lesion_steps=dict(
         max_gap=1, min_slices=2, contain_thr=None, join_gap=None,
