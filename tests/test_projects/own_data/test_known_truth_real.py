@@ -10,7 +10,12 @@ threshold: in real anatomy the detector needs the page's budget
 (``docs/your_own_data.md``: 18-25 CPU minutes of one core), not a suite's;
 after 1,380 iterations (about 5 CPU minutes) the masks model found only 0.43
 of its own training rows at 4 FPs per image, and a 3-minute plan nothing.
-Skipped without the real data."""
+With lesions of 20-39 mm (1.5 mm pixels, 96 px patches) a 3-minute plan
+(868 iterations, about 4 CPU minutes in all) learns, but too unevenly
+for a threshold with a margin: 0.13-0.54 of the held-out rows at 4 FPs
+per image over 6 scenes, chance at most 0.008
+(``projects/own_data/RESULTS.md``, trials 5 and 6). Skipped without the
+real data."""
 import csv
 import json
 import re
