@@ -27,7 +27,7 @@ the same (:mod:`.agreement`).
 """
 from .agreement import Agreement, compare_detections
 from .box_head import (BOX_HEAD_FORMAT, BoxHeadPart, ChannelsLastRoIAlign,
-                       RoIAlignGraph, check_box_head)
+                       check_box_head)
 from .export import EXPORT_FORMAT, EXPORT_HW, OPSET, PROBE_BHW, BackendKey
 from .features import (ExportedPart, FeaturePart, Layout, check_part,
                        dense_head_of, input_channels)
@@ -42,7 +42,7 @@ __all__ = [
     'BackendKey', 'BackendStatus', 'BackendUnavailable', 'BoxHeadPart',
     'ChannelsLastRoIAlign', 'RoIAlignSettings', 'roi_align_nhwc',
     'EXPORT_FORMAT', 'EXPORT_HW', 'ExportedPart', 'FeaturePart', 'Layout',
-    'OPSET', 'PROBE_BHW', 'RoIAlignGraph', 'Session', 'TOLERANCE',
+    'OPSET', 'PROBE_BHW', 'Session', 'TOLERANCE',
     'attach_backend', 'attached_parts', 'check_box_head', 'check_part',
     'compare_detections', 'dense_head_of', 'detach_backend',
     'input_channels', 'use_backend'

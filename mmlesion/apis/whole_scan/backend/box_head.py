@@ -24,29 +24,6 @@ from .session import (BackendUnavailable, Session, _check_outputs,
 BOX_HEAD_FORMAT = 'mmlesion-box-head-1'
 
 
-class RoIAlignGraph(nn.Module):
-    """A ``SingleRoIExtractor``'s RoIAlign as one module, in torch: each
-    feature level's RoIs (given apart, level after level) pooled from that
-    level by its mmcv ``RoIAlign`` layer, concatenated (the reference
-    :func:`check_box_head` holds the backend's to).
-
-    Args:
-        roi_head (nn.Module): an mmdet ``StandardRoIHead``
-            (:func:`_box_head_of`).
-    """
-
-    def __init__(self, roi_head: nn.Module):
-        super().__init__()
-        self.layers = roi_head.bbox_roi_extractor.roi_layers
-
-    def forward(self, *inputs: Tensor) -> Tensor:
-        n = len(self.layers)
-        return torch.cat([
-            layer(f, r)
-            for f, r, layer in zip(inputs[:n], inputs[n:], self.layers)
-        ])
-
-
 class ChannelsLastRoIAlign:
     """A ``SingleRoIExtractor``'s RoIAlign on channels-last features
     (:func:`~.roi_align.roi_align_nhwc`, every RoI's samples as rows of
@@ -144,7 +121,7 @@ def _box_head_inputs(roi_head: nn.Module, batch: int, hw: Tuple[int, int],
                      counts: Sequence[int],
                      seed: int) -> List[Tensor]:
     """Random features of an image of ``hw`` and ``counts`` random RoIs a
-    level (:class:`RoIAlignGraph`'s inputs)."""
+    level (:class:`ChannelsLastRoIAlign`'s inputs)."""
     extractor = roi_head.bbox_roi_extractor
     generator = torch.Generator().manual_seed(seed)
     feats = [
@@ -215,8 +192,11 @@ def check_box_head(roi_head: nn.Module, runner: BoxHeadPart) -> BoxHeadPart:
         counts[-1] = 0
     inputs = _box_head_inputs(roi_head, PROBE_BHW[0], PROBE_BHW[1:], counts,
                               1)
-    with torch.no_grad():
-        expected = roi_head.bbox_head(RoIAlignGraph(roi_head)(*inputs))
+    layers = roi_head.bbox_roi_extractor.roi_layers
+    with torch.no_grad():  # mmcv's RoIAlign, level by level: the reference
+        expected = roi_head.bbox_head(torch.cat([
+            layer(f, r) for f, r, layer in zip(inputs[:levels],
+                                               inputs[levels:], layers)]))
     _check_outputs(runner(inputs[:levels], inputs[levels:]), expected,
                    runner.session, 'box head output')
     return runner
