@@ -11,8 +11,8 @@ of a graph. RoIAlign runs in torch, on channels-last features
 (:mod:`.roi_align`). Each part is exported once and cached beside the
 checkpoint by the checkpoint, config and model adjustments
 (:mod:`.export`), run at torch's thread count and checked against torch
-before a scan runs (:mod:`.session`); a part that cannot runs in torch, with one line saying
-why (:mod:`.use`). :func:`compare_detections` tells whether two runs found
+before a scan runs (:mod:`.session`); a part that cannot runs in torch,
+with one line saying why (:mod:`.use`). :func:`compare_detections` tells whether two runs found
 the same (:mod:`.agreement`).
 
 ==================== =====================================================
@@ -26,12 +26,13 @@ the same (:mod:`.agreement`).
 ==================== =====================================================
 """
 from .agreement import Agreement, compare_detections
-from .box_head import (BOX_HEAD_FORMAT, BoxHeadPart, ChannelsLastRoIAlign,
-                       check_box_head)
+from .box_head import (BOX_HEAD_FORMAT, BoxHeadPart, ChannelsLastBoxHead,
+                       ChannelsLastRoIAlign, check_box_head)
 from .export import EXPORT_FORMAT, EXPORT_HW, OPSET, PROBE_BHW, BackendKey
 from .features import (ExportedPart, FeaturePart, Layout, check_part,
                        dense_head_of, input_channels)
-from .roi_align import RoIAlignSettings, roi_align_nhwc
+from .roi_align import (FeatureRows, PooledRoIs, RoIAlignSettings,
+                        roi_align_nhwc, roi_align_rows)
 from .session import (BACKEND_PRECISION, TOLERANCE, BackendUnavailable,
                       Session)
 from .use import (AttachedParts, BackendStatus, attach_backend,
@@ -40,7 +41,8 @@ from .use import (AttachedParts, BackendStatus, attach_backend,
 __all__ = [
     'Agreement', 'AttachedParts', 'BACKEND_PRECISION', 'BOX_HEAD_FORMAT',
     'BackendKey', 'BackendStatus', 'BackendUnavailable', 'BoxHeadPart',
-    'ChannelsLastRoIAlign', 'RoIAlignSettings', 'roi_align_nhwc',
+    'ChannelsLastBoxHead', 'ChannelsLastRoIAlign', 'FeatureRows',
+    'PooledRoIs', 'RoIAlignSettings', 'roi_align_nhwc', 'roi_align_rows',
     'EXPORT_FORMAT', 'EXPORT_HW', 'ExportedPart', 'FeaturePart', 'Layout',
     'OPSET', 'PROBE_BHW', 'Session', 'TOLERANCE',
     'attach_backend', 'attached_parts', 'check_box_head', 'check_part',

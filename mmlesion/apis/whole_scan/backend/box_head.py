@@ -9,6 +9,7 @@ number of RoIs dynamic (:class:`BoxHeadPart`): exported, checked against torch
 head's decoding and NMS run in torch, as mmdet runs them: nothing a scan
 decides (kept boxes, their number) is ever part of a graph. A box head that
 cannot be exported stays in torch (:func:`_box_head_part` says why)."""
+import copy
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -16,18 +17,19 @@ from torch import Tensor, nn
 
 from .export import (PROBE_BHW, BackendKey, _load_or_export, _onnx_export,
                      _with_metadata)
-from .roi_align import RoIAlignSettings, roi_align_nhwc
+from .roi_align import (FeatureRows, PooledRoIs, RoIAlignSettings,
+                        roi_align_rows)
 from .session import (BackendUnavailable, Session, _check_outputs,
                       _first_line)
 
 #: What a box head's export holds and how (:func:`_export_box_head`).
-BOX_HEAD_FORMAT = 'mmlesion-box-head-1'
+BOX_HEAD_FORMAT = 'mmlesion-box-head-2'
 
 
 class ChannelsLastRoIAlign:
     """A ``SingleRoIExtractor``'s RoIAlign on channels-last features
-    (:func:`~.roi_align.roi_align_nhwc`, every RoI's samples as rows of
-    its level), pooled as mmcv pools.
+    (:func:`~.roi_align.roi_align_rows`: every level's RoIs in one
+    ``embedding_bag``, grouped by sampling grid), pooled as mmcv pools.
 
     Args:
         roi_head (nn.Module): an mmdet ``StandardRoIHead``
@@ -43,19 +45,68 @@ class ChannelsLastRoIAlign:
         ]
 
     def __call__(self, feats: Sequence[Tensor],
-                 rois: Sequence[Tensor]) -> Tensor:
-        """(n, C, out_h, out_w), contiguous: the RoIs of each level (given
-        level by level) pooled from its (N, C, H, W) features, in order."""
-        pooled = [
-            roi_align_nhwc(f.permute(0, 2, 3, 1).contiguous(), r, s)
-            for f, r, s in zip(feats, rois, self.settings) if len(r)
-        ]
-        out_h, out_w = self.settings[0].output_size
-        if not pooled:
-            return feats[0].new_zeros(0, feats[0].shape[1], out_h, out_w)
-        flat = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
-        return flat.view(len(flat), out_h, out_w, -1).permute(
-            0, 3, 1, 2).contiguous()
+                 rois: Sequence[Tensor]) -> PooledRoIs:
+        """The RoIs of each level (given level by level) pooled from its
+        (N, C, H, W) features: (n, out_h * out_w, C), in the order of
+        :class:`~.roi_align.PooledRoIs` (only the levels with RoIs are
+        made channels last)."""
+        used = [(f, r, s) for f, r, s in zip(feats, rois, self.settings)
+                if len(r)]
+        if not used:
+            out_h, out_w = self.settings[0].output_size
+            return PooledRoIs(
+                feats[0].new_zeros(0, out_h * out_w, feats[0].shape[1]),
+                torch.zeros(0, dtype=torch.long))
+        table = FeatureRows.of_nchw([f for f, _, _ in used])
+        return roi_align_rows(table, [r for _, r, _ in used],
+                              [s for _, _, s in used])
+
+
+class ChannelsLastBoxHead(nn.Module):
+    """A box head on (n, out_h * out_w, C) pooled RoIs (bin, then channel:
+    :class:`~.roi_align.PooledRoIs`), for the export: where its first layer
+    is a shared FC on the flattened (C, out_h, out_w) RoI (mmdet's
+    ``ConvFCBBoxHead`` without shared convolutions or pooling), that FC's
+    input columns reordered once to (out_h, out_w, C), so the graph takes
+    the pooled rows as they are; else the pooled RoIs transposed to
+    (n, C, out_h, out_w) in the graph.
+
+    Args:
+        bbox_head (nn.Module): the RoI head's box head (copied where its
+            FC is reordered; never changed).
+        output_size (tuple[int, int]): the pooled height and width.
+    """
+
+    def __init__(self, bbox_head: nn.Module, output_size: Tuple[int, int]):
+        super().__init__()
+        self.output_size = tuple(output_size)
+        self.reordered = _fc_first(bbox_head)
+        if self.reordered:
+            bbox_head = copy.deepcopy(bbox_head)
+            fc = bbox_head.shared_fcs[0]
+            bins = self.output_size[0] * self.output_size[1]
+            with torch.no_grad():
+                fc.weight.copy_(fc.weight.view(fc.out_features, -1, bins)
+                                .transpose(1, 2).reshape_as(fc.weight))
+        self.head = bbox_head
+        self.train(bbox_head.training)
+
+    def forward(self, pooled: Tensor) -> Tuple[Tensor, Tensor]:
+        if self.reordered:  # the head's flatten(1): bin-major columns
+            return self.head(pooled)
+        return self.head(pooled.transpose(1, 2).reshape(
+            -1, pooled.shape[2], *self.output_size))
+
+
+def _fc_first(bbox_head: nn.Module) -> bool:
+    """Whether the box head's ``forward`` is mmdet's ``ConvFCBBoxHead``'s
+    and starts with a shared FC on the flattened RoI."""
+    from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
+    return (isinstance(bbox_head, ConvFCBBoxHead)
+            and type(bbox_head).forward is ConvFCBBoxHead.forward
+            and bbox_head.num_shared_convs == 0
+            and bbox_head.num_shared_fcs > 0
+            and not bbox_head.with_avg_pool)
 
 
 class BoxHeadPart:
@@ -83,12 +134,17 @@ class BoxHeadPart:
     def __call__(self, feats: Sequence[Tensor],
                  rois: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """The classification and regression outputs of the RoIs (given
-        level by level), in that order."""
+        level by level), in that order (the pooled RoIs' order put back on
+        these few columns, not on the pooled RoIs)."""
         with torch.no_grad():
             pooled = self.align([f.detach().cpu() for f in feats],
                                 [r.detach().cpu() for r in rois])
-        return tuple(
-            torch.from_numpy(a) for a in self.session.run([pooled.numpy()]))
+        outs = []
+        for array in self.session.run([pooled.pooled.numpy()]):
+            out = torch.from_numpy(array)
+            outs.append(out.new_empty(out.shape).index_copy_(
+                0, pooled.order, out))
+        return tuple(outs)
 
 
 def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:
@@ -143,7 +199,8 @@ def _box_head_inputs(roi_head: nn.Module, batch: int, hw: Tuple[int, int],
 def _export_box_head(roi_head: nn.Module,
                      digest: str = '') -> Tuple[bytes, Dict[str, Any]]:
     """Export the box head's ``forward`` (shared FCs, classification and
-    regression) with the number of RoIs dynamic.
+    regression) on the pooled channels-last RoIs (:class:`ChannelsLastBoxHead`)
+    with the number of RoIs dynamic.
 
     Returns:
         tuple: the ONNX model (its format, key and layout in its metadata)
@@ -156,6 +213,7 @@ def _export_box_head(roi_head: nn.Module,
     size = tuple(extractor.roi_layers[0].output_size)
     dummy = torch.randn(3, extractor.out_channels, *size,
                         generator=torch.Generator().manual_seed(0))
+    head = ChannelsLastBoxHead(roi_head.bbox_head, size)
     with torch.no_grad():
         outs = roi_head.bbox_head(dummy)
         if not (isinstance(outs, tuple) and len(outs) == 2
@@ -164,12 +222,14 @@ def _export_box_head(roi_head: nn.Module,
                 f'{type(roi_head.bbox_head).__name__} gives no '
                 'classification and regression tensors')
         data, constants = _onnx_export(
-            roi_head.bbox_head, (dummy, ), ['pooled'],
+            head, (dummy.flatten(2).transpose(1, 2).contiguous(), ),
+            ['pooled'],
             ['cls_score', 'bbox_pred'],
             dict(pooled={0: 'rois'}, cls_score={0: 'rois'},
                  bbox_pred={0: 'rois'}))
     layout = dict(levels=len(extractor.roi_layers),
                   channels=extractor.out_channels,
+                  fc_reordered=head.reordered,
                   strides=list(extractor.featmap_strides),
                   constants=constants)
     return _with_metadata(data, BOX_HEAD_FORMAT, digest, layout), layout
@@ -242,9 +302,12 @@ def _box_head_part(model: nn.Module, backend: str,
         return None, f'the box head in torch ({_first_line(err)})'
     where = f' {path}' if path else ''
     constants = runner.layout.get('constants') or []
-    notes = list(filter(None, [note, constants and (
-        f"the trace fixed {', '.join(constants)}")]))
-    note = f" ({'; '.join(notes)})" if notes else ''
+    notes = list(filter(None, [
+        'its first FC reordered to take the pooled RoIs channels last'
+        if runner.layout.get('fc_reordered') else 'the pooled RoIs '
+        'transposed in its graph', note, constants and (
+            f"the trace fixed {', '.join(constants)}")]))
+    note = f" ({'; '.join(notes)})"
     return runner, (f'RoIAlign in torch (channels last), box head FCs '
                     f'{action}'
                     f'{where}{note}')

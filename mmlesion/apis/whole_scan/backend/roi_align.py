@@ -1,14 +1,21 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """mmcv's ``roi_align`` (average pooling) on channels-last features, in
-torch (:func:`roi_align_nhwc`): each RoI's bilinear samples, as mmcv takes
-them, become weighted rows of the features, summed bin by bin by
-``embedding_bag``, so that each sample reads its channels as one contiguous
-row (mmcv's CPU kernel and ONNX Runtime's ``RoiAlign`` read a channel at a
-time, on one thread and on every thread). What is sampled is the RoIs':
-nothing is traced into a graph.
+torch: each RoI's bilinear samples, as mmcv takes them, become weighted rows
+of the features, summed bin by bin by ``embedding_bag``, so that each
+sample reads its channels as one contiguous row (mmcv's CPU kernel and ONNX
+Runtime's ``RoiAlign`` read a channel at a time, on one thread and on every
+thread). What is sampled is the RoIs': nothing is traced into a graph.
+
+The RoIs are pooled grouped by their sampling grid (:func:`roi_align_rows`:
+every level's in one table and one ``embedding_bag``): within a group each
+RoI has the same number of samples a bin, so its rows and weights are
+per-RoI tables along each axis broadcast against each other (no division
+or gather over the samples), and the pooled RoIs come in the groups' order
+(:class:`PooledRoIs`), which the box head's few outputs are put back from.
+:func:`roi_align_nhwc` gives one level's RoIs in their own order.
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -33,38 +40,189 @@ class RoIAlignSettings:
     aligned: bool
 
 
-def _axis_samples(start: Tensor, bin_size: Tensor, grid: Tensor, bins: int,
-                  size: int) -> Tuple[Tensor, ...]:
-    """The samples of every RoI along one axis, RoI after RoI, bin after
-    bin: their first ``bins * grid`` index per RoI, and for each sample its
-    lower and upper pixel and their weights (0 outside the map), as mmcv's
-    ``pre_calc_for_bilinear_interpolate`` computes them."""
-    total = bins * grid
-    roi = torch.repeat_interleave(torch.arange(len(start)), total)
-    first = torch.cumsum(total, 0) - total
-    k = torch.arange(roi.numel()) - first[roi]
-    g = grid[roi]
-    b = torch.div(k, g, rounding_mode='floor')
-    i = k - b * g
+@dataclass(frozen=True)
+class FeatureRows:
+    """Channels-last features of one or more levels as one table of rows.
+
+    Args:
+        rows (Tensor): (sum of N * H * W, C), contiguous: level after level,
+            image after image, row after row.
+        shapes (tuple): each level's (N, H, W).
+    """
+    rows: Tensor
+    shapes: Tuple[Tuple[int, int, int], ...]
+
+    @classmethod
+    def of_nchw(cls, feats: Sequence[Tensor]) -> 'FeatureRows':
+        """The rows of (N, C, H, W) levels (one copy each, channels last)."""
+        rows = [f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for f in feats]
+        rows = torch.cat(rows) if len(rows) > 1 else rows[0]
+        return cls(rows, tuple(
+            (int(f.shape[0]), int(f.shape[2]), int(f.shape[3]))
+            for f in feats))
+
+
+@dataclass(frozen=True)
+class PooledRoIs:
+    """RoIs pooled in their sampling groups' order.
+
+    Args:
+        pooled (Tensor): (n, out_h * out_w, C): RoI, bin (row-major),
+            channel.
+        order (Tensor): (n,) int64: ``pooled[i]`` is RoI ``order[i]`` of
+            the RoIs given (levels concatenated).
+    """
+    pooled: Tensor
+    order: Tensor
+
+    def in_given_order(self) -> Tensor:
+        """``pooled`` with the RoIs in the order given."""
+        out = torch.empty_like(self.pooled)
+        out[self.order] = self.pooled
+        return out
+
+
+def _axis(start: Tensor, bin_size: Tensor, grid: int, bins: int,
+          size: int) -> Tuple[Tensor, Tensor]:
+    """One axis's samples of RoIs with ``grid`` samples a bin, as mmcv's
+    ``pre_calc_for_bilinear_interpolate`` takes them.
+
+    Returns:
+        tuple: (m, bins, grid, 2) lower and upper pixels and their weights
+        (0 outside the map).
+    """
     dtype = start.dtype
-    at = start[roi] + b.to(dtype) * bin_size[roi] + (
-        i.to(dtype) + .5) * bin_size[roi] / g.to(dtype)
-    inside = (at >= -1.) & (at <= size)
+    at = (start[:, None, None]
+          + torch.arange(bins, dtype=dtype)[None, :, None]
+          * bin_size[:, None, None]
+          + (torch.arange(grid, dtype=dtype) + .5)[None, None, :]
+          * bin_size[:, None, None] / grid)
+    inside = ((at >= -1.) & (at <= size)).to(dtype)
     at = at.clamp(min=0.)
     low = at.long()
     edge = low >= size - 1
-    low = torch.where(edge, torch.full_like(low, size - 1), low)
-    high = torch.where(edge, low, low + 1)
-    at = torch.where(edge, low.to(dtype), at)
-    upper = (at - low.to(dtype)) * inside
-    lower = (1. - (at - low.to(dtype))) * inside
-    return first, low, high, lower, upper
+    low = low.clamp(max=size - 1)
+    upper = torch.where(edge, torch.zeros_like(at),
+                        at - low.to(dtype)) * inside
+    return (torch.stack([low, torch.where(edge, low, low + 1)], -1),
+            torch.stack([inside - upper, upper], -1))
+
+
+def _geometry(rois: Tensor, settings: RoIAlignSettings
+              ) -> Tuple[Tensor, ...]:
+    """Each RoI's start and bin size along y and x and its grid (y, x),
+    in the feature level's pixels, as mmcv's kernel computes them."""
+    out_h, out_w = settings.output_size
+    offset = .5 if settings.aligned else 0.
+    x1 = rois[:, 1] * settings.spatial_scale - offset
+    y1 = rois[:, 2] * settings.spatial_scale - offset
+    roi_w = rois[:, 3] * settings.spatial_scale - offset - x1
+    roi_h = rois[:, 4] * settings.spatial_scale - offset - y1
+    if not settings.aligned:
+        roi_w, roi_h = roi_w.clamp(min=1.), roi_h.clamp(min=1.)
+    bin_h, bin_w = roi_h / out_h, roi_w / out_w
+    if settings.sampling_ratio > 0:
+        grid_h = torch.full((len(rois), ), settings.sampling_ratio)
+        grid_w = grid_h
+    else:
+        grid_h = torch.ceil(bin_h).long().clamp(min=0)
+        grid_w = torch.ceil(bin_w).long().clamp(min=0)
+    return y1, bin_h, x1, bin_w, grid_h, grid_w
+
+
+def _groups(geometry: Tuple[Tensor, ...],
+            first: int) -> Tuple[Tensor, List[Tuple[Tensor, int, int]]]:
+    """The RoIs' order by grid (stable; their indices plus ``first``) and
+    each grid's RoIs (their indices) and grid (y, x)."""
+    grid_h, grid_w = geometry[4], geometry[5]
+    if not len(grid_h):
+        return grid_h.new_zeros(0), []
+    key = grid_h * (int(grid_w.max()) + 1) + grid_w
+    order = torch.sort(key, stable=True)[1]
+    counts = torch.unique_consecutive(key[order], return_counts=True)[1]
+    firsts = (torch.cumsum(counts, 0) - counts).tolist()
+    hs, ws = grid_h[order][firsts].tolist(), grid_w[order][firsts].tolist()
+    return order + first, [(order[f:f + c], h, w) for f, c, h, w in zip(
+        firsts, counts.tolist(), hs, ws)]
+
+
+def roi_align_rows(table: FeatureRows, rois: Sequence[Tensor],
+                   settings: Sequence[RoIAlignSettings]) -> PooledRoIs:
+    """mmcv's ``roi_align(feats, rois, ..., 'avg', aligned)`` of each
+    level's RoIs on its rows of ``table``, every level in one
+    ``embedding_bag``, the RoIs grouped by sampling grid.
+
+    Args:
+        table (FeatureRows): the levels' channels-last features.
+        rois (Sequence[Tensor]): each level's (n_l, 5) ``[batch index, x1,
+            y1, x2, y2]`` in the image's pixels.
+        settings (Sequence[RoIAlignSettings]): each level's layer (one
+            output size).
+
+    Returns:
+        PooledRoIs: (n, out_h * out_w, C) over the levels' RoIs; mmcv's
+        (n, C, out_h, out_w) of RoI ``order[i]`` is ``pooled[i]``'s
+        ``.view(out_h, out_w, C)`` permuted.
+    """
+    out_h, out_w = settings[0].output_size
+    bins, dtype = out_h * out_w, table.rows.dtype
+    orders, groups, tables, first, row = [], [], [], 0, 0
+    for level_rois, s, (batch, height, width) in zip(rois, settings,
+                                                     table.shapes):
+        level_rois = level_rois.to(dtype)
+        geometry = _geometry(level_rois, s)
+        order, level_groups = _groups(geometry, first)
+        orders.append(order)
+        base = level_rois[:, 0].long() * (height * width) + row
+        tables.append((geometry, base, height, width))
+        groups += [(len(tables) - 1, *g) for g in level_groups]
+        first, row = first + len(level_rois), row + batch * height * width
+    sizes = [len(sel) * bins * gh * gw * 4 for _, sel, gh, gw in groups]
+    index = torch.empty(sum(sizes), dtype=torch.long)
+    weight = torch.empty(sum(sizes), dtype=dtype)
+    offsets, start = [], 0
+    for (level, sel, gh, gw), size in zip(groups, sizes):
+        offsets.append(torch.arange(len(sel) * bins) * (gh * gw * 4) + start)
+        if size:
+            (y1, bin_h, x1, bin_w, _, _), base, height, width = tables[level]
+            _broadcast(index[start:start + size], weight[start:start + size],
+                       _axis(y1[sel], bin_h[sel], gh, out_h, height),
+                       _axis(x1[sel], bin_w[sel], gw, out_w, width),
+                       (base[sel], width))
+        start += size
+    order = torch.cat(orders) if orders else torch.zeros(0, dtype=torch.long)
+    channels = table.rows.shape[1]
+    if not offsets:
+        return PooledRoIs(table.rows.new_zeros(0, bins, channels), order)
+    pooled = F.embedding_bag(index, table.rows, torch.cat(offsets),
+                             mode='sum', per_sample_weights=weight)
+    return PooledRoIs(pooled.view(-1, bins, channels), order)
+
+
+def _broadcast(index: Tensor, weight: Tensor, y: Tuple[Tensor, Tensor],
+               x: Tuple[Tensor, Tensor], rows: Tuple[Tensor, int]) -> None:
+    """A group's samples written to ``index`` and ``weight``: RoI, bin
+    (row-major), the bin's grid (row-major) and the four corners, from its
+    (m, bins, grid, 2) axis tables (:func:`_axis`); ``rows``: each RoI's
+    first row in the table and the level's width."""
+    (y_at, y_weight), (x_at, x_weight) = y, x
+    base, width = rows
+    m, out_h, gh, _ = y_at.shape
+    out_w, gw = x_at.shape[1:3]
+    shape = (m, out_h, out_w, gh, gw, 2, 2)
+    y_rows = y_at * width + base[:, None, None, None]
+    torch.add(y_rows[:, :, None, :, None, :, None],
+              x_at[:, None, :, None, :, None, :], out=index.view(shape))
+    torch.mul((y_weight / (gh * gw))[:, :, None, :, None, :, None],
+              x_weight[:, None, :, None, :, None, :], out=weight.view(shape))
 
 
 def roi_align_nhwc(feats: Tensor, rois: Tensor,
                    settings: RoIAlignSettings) -> Tensor:
     """mmcv's ``roi_align(feats, rois, ..., 'avg', aligned)`` of
-    channels-last features, pooled bins last-but-one.
+    channels-last features, pooled bins last-but-one, the RoIs in their
+    order (:func:`roi_align_rows` pools several levels at once, in the
+    order of their sampling groups).
 
     Args:
         feats (Tensor): (N, H, W, C) float, contiguous.
@@ -76,54 +234,7 @@ def roi_align_nhwc(feats: Tensor, rois: Tensor,
         Tensor: (n, out_h * out_w, C): RoI, bin (row-major), channel; mmcv's
         (n, C, out_h, out_w) is its ``.view(n, out_h, out_w, C)`` permuted.
     """
-    out_h, out_w = settings.output_size
-    n, (batch, height, width, channels) = len(rois), feats.shape
-    if n == 0:
-        return feats.new_zeros(0, out_h * out_w, channels)
-    rois = rois.to(feats.dtype)
-    offset = .5 if settings.aligned else 0.
-    x1 = rois[:, 1] * settings.spatial_scale - offset
-    y1 = rois[:, 2] * settings.spatial_scale - offset
-    roi_w = rois[:, 3] * settings.spatial_scale - offset - x1
-    roi_h = rois[:, 4] * settings.spatial_scale - offset - y1
-    if not settings.aligned:
-        roi_w, roi_h = roi_w.clamp(min=1.), roi_h.clamp(min=1.)
-    if settings.sampling_ratio > 0:
-        grid_h = torch.full((n, ), settings.sampling_ratio)
-        grid_w = grid_h
-    else:
-        grid_h = torch.ceil(roi_h / out_h).long().clamp(min=0)
-        grid_w = torch.ceil(roi_w / out_w).long().clamp(min=0)
-    first_y, y_low, y_high, wy_low, wy_high = _axis_samples(
-        y1, roi_h / out_h, grid_h, out_h, height)
-    first_x, x_low, x_high, wx_low, wx_high = _axis_samples(
-        x1, roi_w / out_w, grid_w, out_w, width)
-    # every sample of each RoI, bin after bin (row-major), in each bin its
-    # grid row after row: the bags of embedding_bag, in order
-    per_bin = grid_h * grid_w
-    samples = out_h * out_w * per_bin
-    roi = torch.repeat_interleave(torch.arange(n), samples)
-    k = torch.arange(roi.numel()) - (torch.cumsum(samples, 0) - samples)[roi]
-    g, gw = per_bin[roi], grid_w[roi]
-    bin_ = torch.div(k, g, rounding_mode='floor')
-    s = k - bin_ * g
-    iy = torch.div(s, gw, rounding_mode='floor')
-    ph = torch.div(bin_, out_w, rounding_mode='floor')
-    y = first_y[roi] + ph * grid_h[roi] + iy
-    x = first_x[roi] + (bin_ - ph * out_w) * gw + (s - iy * gw)
-    base = rois[:, 0].long()[roi] * (height * width)
-    row_low, row_high = base + y_low[y] * width, base + y_high[y] * width
-    index = torch.stack([row_low + x_low[x], row_low + x_high[x],
-                         row_high + x_low[x], row_high + x_high[x]], 1)
-    scale = 1. / per_bin.clamp(min=1).to(feats.dtype)[roi]
-    weight = torch.stack([wy_low[y] * wx_low[x], wy_low[y] * wx_high[x],
-                          wy_high[y] * wx_low[x], wy_high[y] * wx_high[x]],
-                         1) * scale[:, None]
-    bags = 4 * ((torch.cumsum(samples, 0) - samples)[:, None] + torch.arange(
-        out_h * out_w)[None] * per_bin[:, None])
-    pooled = F.embedding_bag(index.reshape(-1),
-                             feats.reshape(-1, channels),
-                             bags.reshape(-1),
-                             mode='sum',
-                             per_sample_weights=weight.reshape(-1))
-    return pooled.view(n, out_h * out_w, channels)
+    batch, height, width, channels = feats.shape
+    table = FeatureRows(feats.reshape(-1, channels),
+                        ((batch, height, width), ))
+    return roi_align_rows(table, [rois], [settings]).in_given_order()
