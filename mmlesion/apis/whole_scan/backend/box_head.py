@@ -115,13 +115,15 @@ class BoxHeadPart:
     4,000 RoIs of a full-size detector half the CPU seconds of ONNX
     Runtime's ``RoiAlign``, which reads a channel at a time, and 0.37 of
     mmcv's, on one thread; OpenVINO's was slower than mmcv's) and its box
-    head's ``forward`` (shared FCs, classification and regression) in the
+    head's ``forward`` (shared FCs, classification and regression) on the
+    pooled channels-last RoIs (:class:`ChannelsLastBoxHead`) in the
     backend's session.
 
     Args:
         align (ChannelsLastRoIAlign): the RoI extractor's RoIAlign.
         head (Session): the box head's session.
         layout (dict): ``levels`` (feature levels), ``channels``,
+            ``fc_reordered`` (:attr:`ChannelsLastBoxHead.reordered`),
             ``strides`` and the trace's ``constants``.
     """
 
