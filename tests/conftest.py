@@ -44,6 +44,8 @@ SLOW_FIRST = (
     'tests/test_projects/own_data/test_known_truth.py',
     'tests/test_apps/test_reproduce/test_e2e_lens.py',
     'tests/test_apps/test_reproduce/test_e2e_aggregated3d.py',
+    'tests/test_projects/own_data/test_known_truth_real.py',
+    'tests/test_apis/whole_scan/test_backend_process.py',
     'tests/test_docs/test_docs_run.py',
     'tests/test_tools/test_reproduce.py',
     'tests/test_apps/test_reproduce/test_e2e_elixirnet.py',
