@@ -12,8 +12,8 @@ from mmcv.ops import roi_align
 
 from mmlesion.apis.whole_scan.backend import (ChannelsLastBoxHead,
                                               ChannelsLastRoIAlign,
-                                              RoIAlignSettings,
-                                              roi_align_nhwc)
+                                              FeatureRows, RoIAlignSettings,
+                                              roi_align_rows)
 
 
 def _rois(n: int, image: int, seed: int) -> torch.Tensor:
@@ -30,8 +30,8 @@ def _rois(n: int, image: int, seed: int) -> torch.Tensor:
 
 def _pooled(feats, rois, settings):
     out_h, out_w = settings.output_size
-    flat = roi_align_nhwc(feats.permute(0, 2, 3, 1).contiguous(), rois,
-                          settings)
+    flat = roi_align_rows(FeatureRows.of_nchw([feats]), [rois],
+                          [settings]).in_given_order()
     return flat.view(len(rois), out_h, out_w, -1).permute(0, 3, 1, 2)
 
 
@@ -54,8 +54,8 @@ def test_it_pools_as_mmcv_pools(sampling_ratio, aligned):
 
 def test_no_rois_give_an_empty_pooling():
     settings = RoIAlignSettings((7, 7), .25, 0, True)
-    got = roi_align_nhwc(torch.randn(1, 6, 6, 4), torch.zeros(0, 5),
-                         settings)
+    got = roi_align_rows(FeatureRows.of_nchw([torch.randn(1, 4, 6, 6)]),
+                         [torch.zeros(0, 5)], [settings]).in_given_order()
     assert got.shape == (0, 49, 4)
 
 

@@ -11,8 +11,8 @@ of a graph. RoIAlign runs in torch, on channels-last features
 (:mod:`.roi_align`). Each part is exported once and cached beside the
 checkpoint by the checkpoint, config and model adjustments
 (:mod:`.export`), run at torch's thread count and checked against torch
-before a scan runs (:mod:`.session`); a part that cannot runs in torch,
-with one line saying why (:mod:`.use`). :func:`compare_detections` tells whether two runs found
+before a scan runs (:mod:`.session`); a part that cannot be exported runs
+in torch, with one line saying why (:mod:`.use`). :func:`compare_detections` tells whether two runs found
 the same (:mod:`.agreement`).
 
 ==================== =====================================================
@@ -32,7 +32,7 @@ from .export import EXPORT_FORMAT, EXPORT_HW, OPSET, PROBE_BHW, BackendKey
 from .features import (ExportedPart, FeaturePart, Layout, check_part,
                        dense_head_of, input_channels)
 from .roi_align import (FeatureRows, PooledRoIs, RoIAlignSettings,
-                        roi_align_nhwc, roi_align_rows)
+                        roi_align_rows)
 from .session import (BACKEND_PRECISION, TOLERANCE, BackendUnavailable,
                       Session)
 from .use import (AttachedParts, BackendStatus, attach_backend,
@@ -42,7 +42,7 @@ __all__ = [
     'Agreement', 'AttachedParts', 'BACKEND_PRECISION', 'BOX_HEAD_FORMAT',
     'BackendKey', 'BackendStatus', 'BackendUnavailable', 'BoxHeadPart',
     'ChannelsLastBoxHead', 'ChannelsLastRoIAlign', 'FeatureRows',
-    'PooledRoIs', 'RoIAlignSettings', 'roi_align_nhwc', 'roi_align_rows',
+    'PooledRoIs', 'RoIAlignSettings', 'roi_align_rows',
     'EXPORT_FORMAT', 'EXPORT_HW', 'ExportedPart', 'FeaturePart', 'Layout',
     'OPSET', 'PROBE_BHW', 'Session', 'TOLERANCE',
     'attach_backend', 'attached_parts', 'check_box_head', 'check_part',

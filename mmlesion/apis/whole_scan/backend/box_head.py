@@ -49,14 +49,9 @@ class ChannelsLastRoIAlign:
         """The RoIs of each level (given level by level) pooled from its
         (N, C, H, W) features: (n, out_h * out_w, C), in the order of
         :class:`~.roi_align.PooledRoIs` (only the levels with RoIs are
-        made channels last)."""
+        made channels last; with none, the first, for an empty pooling)."""
         used = [(f, r, s) for f, r, s in zip(feats, rois, self.settings)
-                if len(r)]
-        if not used:
-            out_h, out_w = self.settings[0].output_size
-            return PooledRoIs(
-                feats[0].new_zeros(0, out_h * out_w, feats[0].shape[1]),
-                torch.zeros(0, dtype=torch.long))
+                if len(r)] or [(feats[0], rois[0], self.settings[0])]
         table = FeatureRows.of_nchw([f for f, _, _ in used])
         return roi_align_rows(table, [r for _, r, _ in used],
                               [s for _, _, s in used])
@@ -141,12 +136,9 @@ class BoxHeadPart:
         with torch.no_grad():
             pooled = self.align([f.detach().cpu() for f in feats],
                                 [r.detach().cpu() for r in rois])
-        outs = []
-        for array in self.session.run([pooled.pooled.numpy()]):
-            out = torch.from_numpy(array)
-            outs.append(out.new_empty(out.shape).index_copy_(
-                0, pooled.order, out))
-        return tuple(outs)
+        return tuple(
+            pooled.in_given_order(torch.from_numpy(a))
+            for a in self.session.run([pooled.pooled.numpy()]))
 
 
 def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:

@@ -12,10 +12,9 @@ RoI has the same number of samples a bin, so its rows and weights are
 per-RoI tables along each axis broadcast against each other (no division
 or gather over the samples), and the pooled RoIs come in the groups' order
 (:class:`PooledRoIs`), which the box head's few outputs are put back from.
-:func:`roi_align_nhwc` gives one level's RoIs in their own order.
 """
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -54,12 +53,18 @@ class FeatureRows:
 
     @classmethod
     def of_nchw(cls, feats: Sequence[Tensor]) -> 'FeatureRows':
-        """The rows of (N, C, H, W) levels (one copy each, channels last)."""
-        rows = [f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for f in feats]
-        rows = torch.cat(rows) if len(rows) > 1 else rows[0]
-        return cls(rows, tuple(
-            (int(f.shape[0]), int(f.shape[2]), int(f.shape[3]))
-            for f in feats))
+        """The rows of (N, C, H, W) levels (each copied once, channels
+        last)."""
+        shapes = tuple((int(f.shape[0]), int(f.shape[2]), int(f.shape[3]))
+                       for f in feats)
+        rows = feats[0].new_empty(sum(n * h * w for n, h, w in shapes),
+                                  feats[0].shape[1])
+        start = 0
+        for f, (n, h, w) in zip(feats, shapes):
+            rows[start:start + n * h * w].view(n, h, w, -1).copy_(
+                f.permute(0, 2, 3, 1))
+            start += n * h * w
+        return cls(rows, shapes)
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,12 @@ class PooledRoIs:
     pooled: Tensor
     order: Tensor
 
-    def in_given_order(self) -> Tensor:
-        """``pooled`` with the RoIs in the order given."""
-        out = torch.empty_like(self.pooled)
-        out[self.order] = self.pooled
-        return out
+    def in_given_order(self, values: Optional[Tensor] = None) -> Tensor:
+        """``values`` (one row a pooled RoI, as ``pooled``; default
+        ``pooled`` itself) with the RoIs in the order given."""
+        values = self.pooled if values is None else values
+        return values.new_empty(values.shape).index_copy_(0, self.order,
+                                                          values)
 
 
 def _axis(start: Tensor, bin_size: Tensor, grid: int, bins: int,
@@ -216,25 +222,3 @@ def _broadcast(index: Tensor, weight: Tensor, y: Tuple[Tensor, Tensor],
     torch.mul((y_weight / (gh * gw))[:, :, None, :, None, :, None],
               x_weight[:, None, :, None, :, None, :], out=weight.view(shape))
 
-
-def roi_align_nhwc(feats: Tensor, rois: Tensor,
-                   settings: RoIAlignSettings) -> Tensor:
-    """mmcv's ``roi_align(feats, rois, ..., 'avg', aligned)`` of
-    channels-last features, pooled bins last-but-one, the RoIs in their
-    order (:func:`roi_align_rows` pools several levels at once, in the
-    order of their sampling groups).
-
-    Args:
-        feats (Tensor): (N, H, W, C) float, contiguous.
-        rois (Tensor): (n, 5) ``[batch index, x1, y1, x2, y2]`` in the
-            image's pixels.
-        settings (RoIAlignSettings): the layer's.
-
-    Returns:
-        Tensor: (n, out_h * out_w, C): RoI, bin (row-major), channel; mmcv's
-        (n, C, out_h, out_w) is its ``.view(n, out_h, out_w, C)`` permuted.
-    """
-    batch, height, width, channels = feats.shape
-    table = FeatureRows(feats.reshape(-1, channels),
-                        ((batch, height, width), ))
-    return roi_align_rows(table, [rois], [settings]).in_given_order()
