@@ -36,6 +36,7 @@ from mmlesion.evaluation.functional.operating_points import (
 from mmlesion.evaluation.functional.scan_lesions import (
     SCAN_FP_RATES, SCAN_IOBB_THR, KeptFindings, ScanLesionResult,
     evaluate_kept_findings, evaluate_scan_findings)
+from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.checkpoints.checksum import (read_checksum,
                                                  remove_checksum,
                                                  write_checksum)
@@ -99,12 +100,24 @@ class DetectedScan:
     resampled: CTVolume
     volume: CTVolume
 
+    def stacked(self, detection: DetectionSettings) -> List[Finding3D]:
+        """These boxes stacked with ``detection``'s settings."""
+        return stack_slice_boxes(list(range(len(self.boxes))), self.boxes,
+                                 self.scores, detection.stack_settings())
+
     def findings(self, detection: DetectionSettings) -> np.ndarray:
         """``(N, 7)`` findings of these boxes stacked with ``detection``'s
         settings, in continuous voxels of the scan, with their score."""
-        stacked = stack_slice_boxes(list(range(len(self.boxes))),
-                                    self.boxes, self.scores,
-                                    detection.stack_settings())
+        return self.findings_of(self.stacked(detection))
+
+    def findings_of(self, stacked: Sequence[Finding3D],
+                    min_slices: int = 1) -> np.ndarray:
+        """``(N, 7)`` of the ``stacked`` findings of at least
+        ``min_slices`` slices (as the stacking keeps them with
+        ``min_slices`` set: it drops findings after every other step), in
+        continuous voxels of the scan, with their score."""
+        stacked = [f for f in stacked
+                   if f.slice_range[1] - f.slice_range[0] + 1 >= min_slices]
         if not stacked:
             return np.zeros((0, 7))
         boxes = resample_boxes_3d(np.array([f.bbox_3d for f in stacked]),
@@ -283,12 +296,30 @@ def calibrate_scans(scans: Sequence[DetectedScan],
         Calibration: the chosen steps, their result and every candidate's
         mean sensitivity.
     """
+    candidates = lesion_step_candidates(grid, score_thr_candidates(
+        scans, detection, per_slice))
+    # the candidates that differ only in min_slices share one stacking:
+    # min_slices drops findings after every other step
+    groups: Dict[tuple, List[int]] = {}
+    for k, steps in enumerate(candidates):
+        groups.setdefault(tuple((n, v) for n, v in steps.items()
+                                if n != 'min_slices'), []).append(k)
+    results: List[Optional[ScanLesionResult]] = [None] * len(candidates)
+    lesions = [s.truth.lesions for s in scans]
+    spacings = [s.volume.spacing_zyx for s in scans]
+    for members in groups.values():
+        settings = replace(detection, **dict(candidates[members[0]],
+                                             min_slices=1))
+        chains = [s.stacked(settings) for s in scans]
+        for k in members:
+            results[k] = evaluate_scan_findings(
+                [s.findings_of(c, candidates[k]['min_slices'])
+                 for s, c in zip(scans, chains)], lesions, spacings,
+                fp_rates)
     best: Optional[Calibration] = None
     best_key = None
     tried = []
-    for steps in lesion_step_candidates(grid, score_thr_candidates(
-            scans, detection, per_slice)):
-        result = judge_scans(scans, replace(detection, **steps), fp_rates)
+    for steps, result in zip(candidates, results):
         tried.append((steps, result.mean_sensitivity()))
         key = _preference(result, steps)
         if best is None or key > best_key:

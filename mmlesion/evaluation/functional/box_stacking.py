@@ -338,8 +338,17 @@ def fuse_findings(members: Sequence[Finding3D],
         key_slice=boxes_2d[int(ts.argmax())][0], boxes_2d=boxes_2d)
 
 
-def _end_box(f: Finding3D, last: bool) -> np.ndarray:
-    return np.asarray(f.boxes_2d[-1 if last else 0][1], np.float64)
+def _ends(findings: Sequence[Finding3D]) -> Tuple[np.ndarray, ...]:
+    """The findings' first and last slices and their first and last 2D
+    boxes as ``(4, n)`` coordinate rows with their areas."""
+    first = np.array([f.slice_range[0] for f in findings], np.int64)
+    last = np.array([f.slice_range[1] for f in findings], np.int64)
+    out = [first, last]
+    for end in (0, -1):
+        coords = np.array([f.boxes_2d[end][1] for f in findings],
+                          np.float64).reshape(-1, 4).T.copy()
+        out += [coords, (coords[2] - coords[0]) * (coords[3] - coords[1])]
+    return tuple(out)
 
 
 def _join_along_z(findings: List[Finding3D],
@@ -347,39 +356,47 @@ def _join_along_z(findings: List[Finding3D],
     """Join fragments of one lesion along z (``settings.join_gap``): by
     decreasing score, a finding takes every other that starts (ends) at
     most ``join_gap`` slices after its end (before its start) and whose
-    facing end box links with its own, until none is left to take."""
+    facing end box links with its own (the first such in the list each
+    time), until none is left to take.
+
+    The candidates of a finding are tested all at once: the same float64
+    operations, pair by pair, as one pair at a time."""
     if settings.join_gap is None or len(findings) < 2:
         return findings
     alive = list(findings)
+    first, last, head, head_area, tail, tail_area = _ends(alive)
     i = 0
     while i < len(alive):
-        j = next((j for j, g in enumerate(alive)
-                  if j != i and _joins(alive[i], g, settings)), None)
-        if j is None:  # nothing (more) to take: the next finding
+        # g after f: f's last box faces g's first; g before f: the reverse
+        after = first > last[i]
+        before = last < first[i]
+        gap = np.where(after, first - last[i], first[i] - last) - 1
+        candidate = (after | before) & (gap <= settings.join_gap)
+        candidate[i] = False
+        joins = np.zeros(len(alive), bool)
+        for side, own, own_area, other, other_area in (
+                (after, tail, tail_area, head, head_area),
+                (before, head, head_area, tail, tail_area)):
+            pick = np.flatnonzero(candidate & side)
+            if len(pick):
+                joins[pick] = settings.linkable(
+                    own[:, i:i + 1], own_area[i:i + 1], other[:, pick],
+                    other_area[pick])[1][0]
+        hits = np.flatnonzero(joins)
+        if not len(hits):  # nothing (more) to take: the next finding
             i += 1
             continue
+        j = int(hits[0])
         alive[i] = fuse_findings([alive[i], alive[j]], settings)
         del alive[j]
+        ends = _ends([alive[i - (j < i)]])
+        arrays = [first, last, head, head_area, tail, tail_area]
+        for k, (array, value) in enumerate(zip(arrays, ends)):
+            array[..., i] = value[..., 0]
+            arrays[k] = np.delete(array, j, axis=-1)
+        first, last, head, head_area, tail, tail_area = arrays
         i -= j < i
     return alive
-
-
-def _joins(f: Finding3D, g: Finding3D, settings: StackSettings) -> bool:
-    """Whether ``g`` lies at most ``join_gap`` slices beyond an end of
-    ``f`` along z (not overlapping it) with facing end boxes that link."""
-    if g.slice_range[0] > f.slice_range[1]:
-        gap, ends = g.slice_range[0] - f.slice_range[1] - 1, (
-            _end_box(f, True), _end_box(g, False))
-    elif g.slice_range[1] < f.slice_range[0]:
-        gap, ends = f.slice_range[0] - g.slice_range[1] - 1, (
-            _end_box(f, False), _end_box(g, True))
-    else:
-        return False
-    if gap > settings.join_gap:
-        return False
-    a, b = (e.reshape(4, 1) for e in ends)
-    area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
-    return bool(settings.linkable(a, area[0], b, area[1])[1][0, 0])
 
 
 def _merge_3d(findings: List[Finding3D],

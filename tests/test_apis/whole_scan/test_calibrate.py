@@ -82,6 +82,44 @@ def test_the_2d_score_step_stops_a_chain_through_the_scan():
     assert calibration.result.thresholds == [.6]
 
 
+def test_every_candidate_judged_as_alone():
+    """The candidates that differ only in ``min_slices`` share a stacking
+    (min_slices drops findings after the other steps): each candidate's
+    sensitivity is that of its own run (:func:`judge_scans`), on scans of
+    lesions broken along z, shifted fragments and strays of 1-3 slices."""
+    from dataclasses import replace
+
+    from mmlesion.apis.whole_scan.calibrate import judge_scans
+    rng = np.random.default_rng(0)
+    scans = []
+    for _ in range(3):
+        found, lesions = {}, []
+        for _ in range(3):
+            x, y, z0 = *rng.uniform(2, 28, 2), int(rng.integers(0, 14))
+            lesions.append([x - .5, y - .5, z0 - .5, x + 8.5, y + 8.5,
+                            z0 + 6.5])
+            for z in range(z0, z0 + 7):
+                if rng.random() < .7:
+                    shift = rng.normal(0, 1.5, 2).tolist() * 2
+                    found.setdefault(z, []).append(
+                        list(np.add([x, y, x + 8, y + 8], shift)) +
+                        [rng.random()])
+        for z in rng.integers(0, 20, 6).tolist():
+            x, y = rng.uniform(0, 34, 2)
+            for dz in range(int(rng.integers(1, 4))):
+                found.setdefault(min(z + dz, 19), []).append(
+                    [x, y, x + 5, y + 5, rng.random() / 2])
+        scans.append(_scan(found, lesions, depth=20))
+    detection = DetectionSettings(show_progress=False)
+    calibration = calibrate_scans(scans, detection, per_slice=(8., ))
+    assert len(calibration.tried) == len(lesion_step_candidates())
+    alone = [judge_scans(scans, replace(detection, **steps)
+                         ).mean_sensitivity()
+             for steps, _ in calibration.tried]
+    assert [s for _, s in calibration.tried] == alone
+    assert len(set(alone)) > 3  # the candidates differ
+
+
 def test_a_record_without_the_2d_score_step_still_loads():
     record = OperatingPoints('scan', [4.], [.5], [.9], lesion_steps=dict(
         max_gap=1, min_slices=2, contain_thr=None, join_gap=None,

@@ -135,3 +135,64 @@ def test_detection_settings_refuse_bad_lesion_steps():
         with pytest.raises(ValueError, match=next(iter(bad))):
             DetectionSettings(**bad)
     assert DetectionSettings(join_gap=0, merge_iou=.1).merge_iou == .1
+
+
+def _reference_join(findings, settings):
+    """The join along z one pair at a time: by decreasing score, a finding
+    takes the first other in the list that lies at most ``join_gap``
+    slices beyond one of its ends with facing end boxes that link."""
+    def joins(f, g):
+        if g.slice_range[0] > f.slice_range[1]:
+            gap = g.slice_range[0] - f.slice_range[1] - 1
+            a, b = f.boxes_2d[-1][1], g.boxes_2d[0][1]
+        elif g.slice_range[1] < f.slice_range[0]:
+            gap = f.slice_range[0] - g.slice_range[1] - 1
+            a, b = f.boxes_2d[0][1], g.boxes_2d[-1][1]
+        else:
+            return False
+        a, b = (np.asarray(e, np.float64).reshape(4, 1) for e in (a, b))
+        area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
+        return gap <= settings.join_gap and bool(
+            settings.linkable(a, area[0], b, area[1])[1][0, 0])
+
+    alive, i = list(findings), 0
+    while i < len(alive):
+        j = next((j for j, g in enumerate(alive)
+                  if j != i and joins(alive[i], g)), None)
+        if j is None:
+            i += 1
+            continue
+        alive[i] = fuse_findings([alive[i], alive[j]], settings)
+        del alive[j]
+        i -= j < i
+    return alive
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_join_equals_one_pair_at_a_time(seed):
+    """The join tests a finding's candidates all at once: the same
+    findings, bit for bit, as one pair at a time, on fragments of many
+    lesions with strays (hundreds of chains, many joins)."""
+    from mmlesion.evaluation.functional.box_stacking import _join_along_z
+    from mmlesion.structures.finding_3d import findings_by_score
+    rng = np.random.default_rng(seed)
+    per_slice = {}
+    for _ in range(int(rng.integers(5, 15))):  # lesions, seen on 60 %
+        x, y, w = *rng.uniform(0, 80, 2), rng.uniform(4, 20)
+        z0 = int(rng.integers(0, 50))
+        for z in range(z0, z0 + int(rng.integers(2, 20))):
+            if rng.random() < .6:
+                box = np.array([x, y, x + w, y + w]) + rng.normal(0, 1, 4)
+                per_slice.setdefault(z, []).append((box, rng.random()))
+    for z in range(60):  # strays
+        for _ in range(int(rng.integers(0, 4))):
+            x, y = rng.uniform(0, 90, 2)
+            per_slice.setdefault(z, []).append(
+                (np.array([x, y, x + 6, y + 6]), rng.random()))
+    settings = StackSettings(join_gap=seed % 4,
+                             contain_thr=(None, .7)[seed % 2])
+    chains = findings_by_score(_stack(per_slice))
+    fast = _join_along_z(list(chains), settings)
+    assert repr([f.to_dict() for f in fast]) == repr(
+        [f.to_dict() for f in _reference_join(chains, settings)])
+    assert settings.join_gap == 0 or len(fast) < len(chains)  # joined
