@@ -23,6 +23,11 @@ order). Printed: milliseconds per scan (CPU time of the process, robust on
 a shared machine, and wall-clock time; median of ``--repeat`` runs, each
 after a full garbage collection) and the speed ratio.
 
+``--join-gap N`` times one lesion step instead, the join of fragments
+along z, on that scan's chains (stacked with the options above): the
+new join, which tests a finding's candidates all at once, against the
+first one, one pair at a time (:func:`reference_join_along_z`).
+
 Exit status: 0 when the findings are identical and the CPU-time ratio
 reaches ``--min-speedup`` (default 1), 1 otherwise.
 """
@@ -58,6 +63,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='slices a chain may bridge')
     parser.add_argument('--score-thr', type=float, default=.05,
                         help='boxes with a lower score are dropped first')
+    parser.add_argument(
+        '--join-gap', type=int, default=None,
+        help='time the join of fragments along z at this gap (slices) on '
+        'the chains instead of the stacking')
     parser.add_argument('--repeat', type=int, default=3,
                         help='timed runs of each implementation (median)')
     parser.add_argument(
@@ -195,6 +204,40 @@ def reference_stack_slice_boxes(slice_indices, boxes, scores, iou_thr=.5,
     return findings
 
 
+def reference_join_along_z(findings, settings) -> list:
+    """The first join of fragments along z, one pair at a time: by
+    decreasing score, a finding takes the first other in the list that
+    lies at most ``settings.join_gap`` slices beyond one of its ends with
+    facing end boxes that link, until none is left to take."""
+    from mmlesion.evaluation.functional.box_stacking import fuse_findings
+
+    def joins(f, g):
+        if g.slice_range[0] > f.slice_range[1]:
+            gap = g.slice_range[0] - f.slice_range[1] - 1
+            a, b = f.boxes_2d[-1][1], g.boxes_2d[0][1]
+        elif g.slice_range[1] < f.slice_range[0]:
+            gap = f.slice_range[0] - g.slice_range[1] - 1
+            a, b = f.boxes_2d[0][1], g.boxes_2d[-1][1]
+        else:
+            return False
+        a, b = (np.asarray(e, np.float64).reshape(4, 1) for e in (a, b))
+        area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
+        return gap <= settings.join_gap and bool(
+            settings.linkable(a, area[0], b, area[1])[1][0, 0])
+
+    alive, i = list(findings), 0
+    while i < len(alive):
+        j = next((j for j, g in enumerate(alive)
+                  if j != i and joins(alive[i], g)), None)
+        if j is None:
+            i += 1
+            continue
+        alive[i] = fuse_findings([alive[i], alive[j]], settings)
+        del alive[j]
+        i -= j < i
+    return alive
+
+
 def _time(fn, repeat: int) -> Tuple[list, List[float], List[float]]:
     """Output of the last run, CPU and wall seconds of each run.
 
@@ -223,7 +266,8 @@ def run_benchmark(num_slices: int = 188,
                   iou_thr: float = .5,
                   max_gap: int = 0,
                   score_thr: float = .05,
-                  repeat: int = 3) -> Dict:
+                  repeat: int = 3,
+                  join_gap: Optional[int] = None) -> Dict:
     """Time both implementations on one random scan.
 
     Args:
@@ -231,6 +275,9 @@ def run_benchmark(num_slices: int = 188,
             see :func:`random_weight_like_boxes`.
         iou_thr, max_gap, score_thr: options of ``stack_slice_boxes``.
         repeat (int): timed runs of each (after one untimed run of each).
+        join_gap (int, optional): time the join along z at this gap on
+            the chains instead (:func:`reference_join_along_z` the
+            baseline).
 
     Returns:
         dict: ``identical`` (bool), ``num_boxes``, ``num_findings``,
@@ -240,21 +287,36 @@ def run_benchmark(num_slices: int = 188,
         ``wall_speedup``.
     """
     from mmlesion.evaluation.functional.box_stacking import (
-        StackSettings, stack_slice_boxes)
+        StackSettings, _join_along_z, stack_slice_boxes)
+    from mmlesion.structures.finding_3d import findings_by_score
     zs, boxes, scores = random_weight_like_boxes(num_slices, boxes_per_slice,
                                                  image_size, persist, seed)
     opts = dict(iou_thr=iou_thr, max_gap=max_gap, score_thr=score_thr)
-    ref = reference_stack_slice_boxes(zs, boxes, scores, **opts)  # warm-up
-    fast = stack_slice_boxes(zs, boxes, scores, StackSettings(**opts))
-    identical = repr([f.to_dict() for f in fast]) == repr(ref)
-    ref, ref_cpu, ref_wall = _time(
-        lambda: reference_stack_slice_boxes(zs, boxes, scores, **opts),
-        repeat)
-    fast, fast_cpu, fast_wall = _time(
-        lambda: stack_slice_boxes(zs, boxes, scores, StackSettings(**opts)),
-        repeat)
-    identical = identical and repr([f.to_dict() for f in fast]) == repr(
-        ref)
+    if join_gap is None:
+        def ref_fn():
+            return reference_stack_slice_boxes(zs, boxes, scores, **opts)
+
+        def fast_fn():
+            return stack_slice_boxes(zs, boxes, scores, StackSettings(**opts))
+    else:
+        chains = findings_by_score(stack_slice_boxes(
+            zs, boxes, scores, StackSettings(**opts)))
+        settings = StackSettings(**opts, join_gap=join_gap)
+
+        def ref_fn():
+            return reference_join_along_z(chains, settings)
+
+        def fast_fn():
+            return _join_along_z(list(chains), settings)
+
+    def same(fast, ref) -> bool:  # repr: values, types and order
+        ref = ref if join_gap is None else [f.to_dict() for f in ref]
+        return repr([f.to_dict() for f in fast]) == repr(ref)
+
+    identical = same(fast_fn(), ref_fn())  # the warm-up
+    ref, ref_cpu, ref_wall = _time(ref_fn, repeat)
+    fast, fast_cpu, fast_wall = _time(fast_fn, repeat)
+    identical = identical and same(fast, ref)
     ms = statistics.median
     return dict(
         identical=bool(identical),
@@ -275,18 +337,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     res = run_benchmark(args.num_slices, args.boxes_per_slice,
                         args.image_size, args.persist, args.seed,
                         args.iou_thr, args.max_gap, args.score_thr,
-                        args.repeat)
+                        args.repeat, args.join_gap)
     print(f'scan: {args.num_slices} slices x {args.boxes_per_slice} boxes '
           f'= {res["num_boxes"]} boxes (seed {args.seed}, '
           f'{args.image_size:g} px, {args.persist:g} kept slice to slice); '
           f'iou_thr {args.iou_thr:g}, max_gap {args.max_gap}, score_thr '
-          f'{args.score_thr:g}; {res["num_findings"]} findings; '
+          f'{args.score_thr:g}; join_gap {args.join_gap}; '
+          f'{res["num_findings"]} findings; '
           f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS", "unset")}')
     runs = ', '.join
-    print(f'reference (first implementation): {res["ref_ms"]:.1f} ms per '
+    what = ('the join along z, one pair at a time' if args.join_gap
+            is not None else 'first implementation')
+    print(f'reference ({what}): {res["ref_ms"]:.1f} ms per '
           f'scan CPU (runs {runs(f"{t:.1f}" for t in res["ref_runs_ms"])}),'
           f' wall {res["ref_wall_ms"]:.1f} ms')
-    print(f'stack_slice_boxes: {res["fast_ms"]:.1f} ms per scan CPU (runs '
+    new = 'the join' if args.join_gap is not None else 'stack_slice_boxes'
+    print(f'{new}: {res["fast_ms"]:.1f} ms per scan CPU (runs '
           f'{runs(f"{t:.1f}" for t in res["fast_runs_ms"])}), wall '
           f'{res["fast_wall_ms"]:.1f} ms')
     print(f'identical findings: {res["identical"]}')

@@ -137,44 +137,18 @@ def test_detection_settings_refuse_bad_lesion_steps():
     assert DetectionSettings(join_gap=0, merge_iou=.1).merge_iou == .1
 
 
-def _reference_join(findings, settings):
-    """The join along z one pair at a time: by decreasing score, a finding
-    takes the first other in the list that lies at most ``join_gap``
-    slices beyond one of its ends with facing end boxes that link."""
-    def joins(f, g):
-        if g.slice_range[0] > f.slice_range[1]:
-            gap = g.slice_range[0] - f.slice_range[1] - 1
-            a, b = f.boxes_2d[-1][1], g.boxes_2d[0][1]
-        elif g.slice_range[1] < f.slice_range[0]:
-            gap = f.slice_range[0] - g.slice_range[1] - 1
-            a, b = f.boxes_2d[0][1], g.boxes_2d[-1][1]
-        else:
-            return False
-        a, b = (np.asarray(e, np.float64).reshape(4, 1) for e in (a, b))
-        area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
-        return gap <= settings.join_gap and bool(
-            settings.linkable(a, area[0], b, area[1])[1][0, 0])
-
-    alive, i = list(findings), 0
-    while i < len(alive):
-        j = next((j for j, g in enumerate(alive)
-                  if j != i and joins(alive[i], g)), None)
-        if j is None:
-            i += 1
-            continue
-        alive[i] = fuse_findings([alive[i], alive[j]], settings)
-        del alive[j]
-        i -= j < i
-    return alive
-
 
 @pytest.mark.parametrize('seed', range(12))
 def test_join_equals_one_pair_at_a_time(seed):
     """The join tests a finding's candidates all at once: the same
-    findings, bit for bit, as one pair at a time, on fragments of many
-    lesions with strays (hundreds of chains, many joins)."""
+    findings, bit for bit, as one pair at a time (the benchmark's
+    baseline), on fragments of many lesions with strays (hundreds of
+    chains, many joins)."""
     from mmlesion.evaluation.functional.box_stacking import _join_along_z
     from mmlesion.structures.finding_3d import findings_by_score
+    from tests.helpers.tool_modules import load_tool
+    reference = load_tool('projects/benchmarks/benchmark_box_stacking.py'
+                          ).reference_join_along_z
     rng = np.random.default_rng(seed)
     per_slice = {}
     for _ in range(int(rng.integers(5, 15))):  # lesions, seen on 60 %
@@ -194,5 +168,5 @@ def test_join_equals_one_pair_at_a_time(seed):
     chains = findings_by_score(_stack(per_slice))
     fast = _join_along_z(list(chains), settings)
     assert repr([f.to_dict() for f in fast]) == repr(
-        [f.to_dict() for f in _reference_join(chains, settings)])
+        [f.to_dict() for f in reference(chains, settings)])
     assert settings.join_gap == 0 or len(fast) < len(chains)  # joined

@@ -40,3 +40,17 @@ def test_main_reports_and_exits_zero(analysis_tool, capsys):
     assert 'ms per scan' in out and 'speed ratio' in out
     # an unreachable speed-up makes the tool fail
     assert tool.main(small + ['--min-speedup', '1e12']) == 1
+
+
+def test_the_join_against_one_pair_at_a_time(analysis_tool, capsys):
+    tool = analysis_tool('benchmark_box_stacking')
+    res = tool.run_benchmark(num_slices=12, boxes_per_slice=10,
+                             image_size=96., repeat=1, join_gap=2)
+    assert res['identical'] is True
+    assert 0 < res['num_findings'] < 120
+    assert tool.main(['--num-slices', '8', '--boxes-per-slice', '6',
+                      '--repeat', '1', '--join-gap', '1',
+                      '--min-speedup', '0']) == 0
+    out = capsys.readouterr().out
+    assert 'join_gap 1;' in out and 'identical findings: True' in out
+    assert 'one pair at a time' in out
