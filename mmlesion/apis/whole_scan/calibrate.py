@@ -105,11 +105,6 @@ class DetectedScan:
         return stack_slice_boxes(list(range(len(self.boxes))), self.boxes,
                                  self.scores, detection.stack_settings())
 
-    def findings(self, detection: DetectionSettings) -> np.ndarray:
-        """``(N, 7)`` findings of these boxes stacked with ``detection``'s
-        settings, in continuous voxels of the scan, with their score."""
-        return self.findings_of(self.stacked(detection))
-
     def findings_of(self, stacked: Sequence[Finding3D],
                     min_slices: int = 1) -> np.ndarray:
         """``(N, 7)`` of the ``stacked`` findings of at least
@@ -235,7 +230,7 @@ def judge_kept(scans: Sequence[DetectedScan], detection: DetectionSettings,
 
 def _judged(scans: Sequence[DetectedScan],
             detection: DetectionSettings) -> tuple:
-    return ([s.findings(detection) for s in scans],
+    return ([s.findings_of(s.stacked(detection)) for s in scans],
             [s.truth.lesions for s in scans],
             [s.volume.spacing_zyx for s in scans])
 
@@ -302,15 +297,13 @@ def calibrate_scans(scans: Sequence[DetectedScan],
     # min_slices drops findings after every other step
     groups: Dict[tuple, List[int]] = {}
     for k, steps in enumerate(candidates):
-        groups.setdefault(tuple((n, v) for n, v in steps.items()
-                                if n != 'min_slices'), []).append(k)
+        groups.setdefault(tuple(dict(steps, min_slices=1).items()),
+                          []).append(k)
     results: List[Optional[ScanLesionResult]] = [None] * len(candidates)
     lesions = [s.truth.lesions for s in scans]
     spacings = [s.volume.spacing_zyx for s in scans]
-    for members in groups.values():
-        settings = replace(detection, **dict(candidates[members[0]],
-                                             min_slices=1))
-        chains = [s.stacked(settings) for s in scans]
+    for steps, members in groups.items():
+        chains = [s.stacked(replace(detection, **dict(steps))) for s in scans]
         for k in members:
             results[k] = evaluate_scan_findings(
                 [s.findings_of(c, candidates[k]['min_slices'])

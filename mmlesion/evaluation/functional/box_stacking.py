@@ -364,9 +364,10 @@ def _join_along_z(findings: List[Finding3D],
     if settings.join_gap is None or len(findings) < 2:
         return findings
     alive = list(findings)
-    first, last, head, head_area, tail, tail_area = _ends(alive)
+    table = list(_ends(alive))
     i = 0
     while i < len(alive):
+        first, last, head, head_area, tail, tail_area = table
         # g after f: f's last box faces g's first; g before f: the reverse
         after = first > last[i]
         before = last < first[i]
@@ -388,13 +389,10 @@ def _join_along_z(findings: List[Finding3D],
             continue
         j = int(hits[0])
         alive[i] = fuse_findings([alive[i], alive[j]], settings)
-        del alive[j]
-        ends = _ends([alive[i - (j < i)]])
-        arrays = [first, last, head, head_area, tail, tail_area]
-        for k, (array, value) in enumerate(zip(arrays, ends)):
+        for array, value in zip(table, _ends([alive[i]])):
             array[..., i] = value[..., 0]
-            arrays[k] = np.delete(array, j, axis=-1)
-        first, last, head, head_area, tail, tail_area = arrays
+        table = [np.delete(array, j, axis=-1) for array in table]
+        del alive[j]
         i -= j < i
     return alive
 
