@@ -72,13 +72,14 @@ SLURM_FILES = (
 
 #: The files whose tests share an expensive module-scoped fixture (a DDP run
 #: of two ranks, each importing torch and mmdet; a fresh interpreter
-#: importing mmlesion; an architecture search): their tests run on one
-#: worker, so the fixture runs once, not once per worker that got one of
-#: them (``--durations`` showed it set up on both).
+#: importing mmlesion; a bare zygote; an architecture search): their tests
+#: run on one worker, so the fixture runs once, not once per worker that got
+#: one of them (``--durations`` showed it set up on both).
 TOGETHER_FILES = (
     'tests/test_methods/test_lens/test_models/test_lens_ddp_step.py',
     'tests/test_methods/test_lens/test_datasets/test_batch_sampler_ddp.py',
     'tests/test_cli/test_import_mmlesion.py',
+    'tests/test_apps/test_not_loaded_by_core.py',
     'tests/test_methods/test_elixirnet/test_nas/test_search_loop.py',
     'tests/test_methods/test_elixirnet/test_nas/test_random_search.py',
 )

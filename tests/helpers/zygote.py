@@ -20,8 +20,14 @@ them to :func:`subprocess.run`. A test opts in (fixture ``tools_forked``):
 not for a tool whose test is about what a new interpreter imports, or that
 signals a process.
 
+A *bare* zygote (``Zygote(bare=True)``) imported the third-party stack
+alone (:data:`BARE_PREIMPORTS`) and no module of ``mmlesion``: a fork of it
+tells what the code it runs loads of ``mmlesion``, as a new interpreter
+would, without the ~7 s of torch's and mmdet's imports a check.
+
 Protocol (one JSON line each way): ``{"argv", "cwd", "env", "log", "err",
-"timeout"}`` -> ``{"returncode", "timed_out"}``. ``python -m tests.helpers.zygote`` is the zygote.
+"timeout"}`` -> ``{"returncode", "timed_out"}``. ``python -m
+tests.helpers.zygote`` is the zygote.
 """
 import atexit
 import gc
@@ -49,13 +55,14 @@ class Zygote:
     when this process ends (its standard input closes).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bare: bool = False) -> None:
         env = dict(os.environ)
         env['PYTHONPATH'] = os.pathsep.join(
             [_ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
                        if p])
         self._proc = subprocess.Popen(
-            [sys.executable, '-m', 'tests.helpers.zygote'], cwd=_ROOT,
+            [sys.executable, '-m', 'tests.helpers.zygote'] +
+            (['--bare'] if bare else []), cwd=_ROOT,
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True)
         self._lock = threading.Lock()
@@ -219,14 +226,23 @@ PREIMPORTS = ('mmdet.models', 'mmengine.runner', 'torch', 'torch._dynamo',
               'mmlesion.protocols', 'setuptools')
 
 
+#: What a bare zygote imports: what ``import mmlesion`` and the methods
+#: load of the third-party stack, and nothing of ``mmlesion``.
+BARE_PREIMPORTS = ('torch', 'mmengine.runner', 'mmcv.ops', 'mmdet.apis',
+                   'mmdet.datasets', 'mmdet.evaluation', 'mmdet.models',
+                   'scipy.ndimage', 'SimpleITK', 'matplotlib.pyplot')
+
+
 def main() -> None:
     """The zygote: import once, then fork a child per request."""
     import importlib
-    for name in PREIMPORTS:
+    bare = sys.argv[1:] == ['--bare']
+    for name in BARE_PREIMPORTS if bare else PREIMPORTS:
         importlib.import_module(name)
-    importlib.import_module('mmlesion.methods').import_methods()
-    from tests.helpers.config_cache import memoize_metafile_lookup
-    memoize_metafile_lookup(parse_now=True)  # the children inherit them
+    if not bare:
+        importlib.import_module('mmlesion.methods').import_methods()
+        from tests.helpers.config_cache import memoize_metafile_lookup
+        memoize_metafile_lookup(parse_now=True)  # the children inherit them
     # Frozen for good: the child's collections leave these pages alone, and
     # the zygote does not walk its imports' objects again before each fork
     # (0.3 s of CPU a fork; what it makes between forks is a few lines).

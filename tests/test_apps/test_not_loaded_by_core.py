@@ -2,18 +2,19 @@
 """Inference and training load nothing of the paper harness
 (``mmlesion.apps.reproduce``): what a one-scan whole-scan run
 (``tools/infer_volume.py CONFIG CKPT SCAN``) and ``tools/train.py`` /
-``tools/test.py`` import before the model is built, each in a fresh
-interpreter, read from ``sys.modules``. ``import mmlesion`` loads no
-application at all."""
+``tools/test.py`` import before the model is built, each in a process
+of its own that had imported no module of ``mmlesion`` (a fork of a bare
+zygote: :mod:`tests.helpers.zygote`), read from ``sys.modules``.
+``import mmlesion`` loads no application at all."""
 import json
-import subprocess
-import sys
+import os
 import textwrap
 from typing import List
 
 import pytest
 
 from mmlesion.testing import repo_root
+from tests.helpers.zygote import Zygote
 
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 #: What must stay unloaded on every path below.
@@ -52,23 +53,34 @@ PATHS = {
 }
 
 
-def loaded_modules(code: str, work: str) -> List[str]:
-    """The ``mmlesion`` modules in ``sys.modules`` after ``code`` ran in a
-    fresh interpreter at the repository root (``WORK``: a scratch
-    folder)."""
-    script = (f'WORK = {work!r}\n' + textwrap.dedent(code) +
-              '\nimport json, sys\n'
-              "print(json.dumps(sorted(m for m in sys.modules "
-              "if m.startswith('mmlesion'))))\n")
-    out = subprocess.run([sys.executable, '-c', script], cwd=repo_root(),
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope='module')
+def bare_zygote():
+    zygote = Zygote(bare=True)
+    yield zygote
+    zygote.close()
+
+
+def loaded_modules(zygote: Zygote, code: str, work: str) -> List[str]:
+    """The ``mmlesion`` modules in ``sys.modules`` after ``code`` ran at
+    the repository root (``WORK``: a scratch folder) in a fork of the bare
+    ``zygote``, which imported none."""
+    script = os.path.join(work, f'probe_{len(os.listdir(work))}.py')
+    with open(script, 'w') as f:
+        f.write(f'WORK = {work!r}\n' + textwrap.dedent(code) +
+                '\nimport json, sys\n'
+                "print(json.dumps(sorted(m for m in sys.modules "
+                "if m.startswith('mmlesion'))))\n")
+    out, err = script + '.out', script + '.err'
+    rc, timed_out = zygote.run([script], str(repo_root()), out,
+                               err=err, timeout=300)
+    assert rc == 0 and not timed_out, open(err).read()[-3000:]
+    with open(out) as f:
+        return json.loads(f.read().strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize('path', sorted(PATHS))
-def test_the_path_loads_no_paper_harness(path, tmp_path):
-    loaded = loaded_modules(PATHS[path], str(tmp_path))
+def test_the_path_loads_no_paper_harness(bare_zygote, path, tmp_path):
+    loaded = loaded_modules(bare_zygote, PATHS[path], str(tmp_path))
     assert 'mmlesion.apis.whole_scan' in loaded or path != (
         'one-scan whole-scan run')
     assert [m for m in loaded
@@ -79,18 +91,22 @@ def test_the_path_loads_no_paper_harness(path, tmp_path):
         assert 'mmlesion.methods.lens' in loaded
 
 
-def test_a_loaded_harness_module_is_seen(tmp_path):
-    """The check sees a module the code loads (it can fail)."""
-    loaded = loaded_modules('import mmlesion.apps.reproduce.variants',
+def test_a_loaded_harness_module_is_seen(bare_zygote, tmp_path):
+    """The check sees a module the code loads (it can fail), and nothing
+    the bare zygote loaded before."""
+    assert loaded_modules(bare_zygote, 'pass', str(tmp_path)) == []
+    loaded = loaded_modules(bare_zygote,
+                            'import mmlesion.apps.reproduce.variants',
                             str(tmp_path))
     assert 'mmlesion.apps.reproduce.variants' in loaded
 
 
-def test_a_config_importing_one_method_loads_no_other(tmp_path):
+def test_a_config_importing_one_method_loads_no_other(bare_zygote, tmp_path):
     """``custom_imports=['mmlesion', 'mmlesion.methods.lens']`` loads LENS
     and no other method home; :func:`import_methods` loads every one."""
     def homes(code):
-        return {m.split('.')[2] for m in loaded_modules(code, str(tmp_path))
+        return {m.split('.')[2]
+                for m in loaded_modules(bare_zygote, code, str(tmp_path))
                 if m.startswith('mmlesion.methods.')}
 
     assert homes('''

@@ -47,6 +47,7 @@ def _readme_command(start: str) -> str:
     return line
 
 
+@pytest.mark.usefixtures('tools_forked')
 def test_the_table_is_found_through_custom_imports():
     command = _readme_command('python tools/reproduce.py --list')
     listed = _run(shlex.split(command)[1:])

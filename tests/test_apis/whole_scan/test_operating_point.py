@@ -400,9 +400,11 @@ def test_a_scan_much_longer_than_the_validation_scans_is_warned(z_mm,
         assert scan_model.scan_length_warning(other, volume) is None
 
 
+@pytest.mark.usefixtures('tools_forked')
 def test_the_tool_warns_a_long_scan_in_one_line(scan_and_checkpoints,
                                                 tmp_path):
-    """``tools/infer_volume.py`` in its own process, with a per-scan record
+    """``tools/infer_volume.py`` in its own process (forked from the
+    zygote), with a per-scan record
     chosen on scans of a third of this scan's length: one warning line,
     naming both lengths and the ratio; the findings are still written."""
     import os

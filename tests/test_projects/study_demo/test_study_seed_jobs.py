@@ -80,9 +80,11 @@ def test_run_seed_jobs_runs_each_group_and_names_a_failure(
     assert not maybe_run_seed_jobs(args, [], str(tool))
 
 
+@pytest.mark.usefixtures('tools_forked')
 def test_study_tool_with_jobs_gives_the_same_numbers(tmp_path):
     """The ElixirNet study tool, one row, 2 seeds, 1 epoch on tiny data:
-    ``--jobs 2`` and one process store the same metrics."""
+    ``--jobs 2`` and one process store the same metrics (the tool forked
+    from the zygote; its seed jobs new interpreters)."""
     data = tmp_path / 'demo'
     generate_demo_deeplesion(data, num_train=2, num_val=1, num_test=1,
                              image_size=128)
