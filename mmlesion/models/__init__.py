@@ -1,2 +1,2 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from . import backbones, detectors, task_modules  # noqa: F401
+from . import backbones, detectors, roi_heads, task_modules  # noqa: F401

@@ -14,10 +14,19 @@ per_pixel * pixels`` (least squares over the sides).
 two terms, which ``tools/plan_dataset.py --device cpu --budget-minutes``
 plans with.
 
+``--compare-roi-extractors`` times instead, at each side, the step with
+mmdet's ``SingleRoIExtractor`` (mmcv's RoIAlign, the baseline) and with
+``RowsRoIExtractor`` (the same RoIAlign on channels-last rows), alternately
+on the same batches and weights, and checks that their losses agree
+(relative 1e-4); the last line prints the ratio.
+
 Example::
 
     OMP_NUM_THREADS=1 python projects/benchmarks/benchmark_cpu_train_step.py \\
         --depth 18 --sides 64 128 256
+    OMP_NUM_THREADS=1 python projects/benchmarks/benchmark_cpu_train_step.py \\
+        --sides 96 --head-channels 64 --rcnn-rois 128 \\
+        --compare-roi-extractors
 """
 import os
 import sys
@@ -27,37 +36,76 @@ from typing import List
 from mmlesion_cli import tool_parser
 
 
+def _step(model, opt, side: int, batch: int, seed: int):
+    """One training step on ``batch`` random images (``seed``: images and
+    samplers): its CPU seconds and its losses."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    torch.manual_seed(seed)
+    images = torch.rand(batch, 3, side, side) * 2 - 1
+    samples = []
+    for _ in range(batch):
+        sample = DetDataSample(metainfo=dict(
+            img_shape=(side, side), pad_shape=(side, side),
+            batch_input_shape=(side, side), scale_factor=(1., 1.)))
+        gt = InstanceData()
+        gt.bboxes = torch.tensor([[.15, .15, .23, .22],
+                                  [.4, .47, .5, .55]]) * side
+        gt.labels = torch.zeros(2, dtype=torch.long)
+        sample.gt_instances = gt
+        samples.append(sample)
+    start = time.process_time()
+    loss, logged = model.parse_losses(model.loss(images, samples))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return time.process_time() - start, logged
+
+
 def _seconds_per_image(model, opt, side: int, batch: int,
                        steps: int) -> List[float]:
     """CPU seconds per image of each of ``steps`` timed training steps (one
     untimed step first) on ``batch`` random ``side`` x ``side`` images."""
+    return [_step(model, opt, side, batch, step)[0] / batch
+            for step in range(steps + 1)][1:]
+
+
+def _compare_roi_extractors(model, args) -> None:
+    """Steps of ``model`` and of a copy with ``RowsRoIExtractor``,
+    alternately; their ratio and whether the losses agree."""
+    import copy
+
     import torch
-    from mmdet.structures import DetDataSample
-    from mmengine.structures import InstanceData
-    times = []
-    for step in range(steps + 1):
-        images = torch.rand(batch, 3, side, side) * 2 - 1
-        samples = []
-        for _ in range(batch):
-            sample = DetDataSample(metainfo=dict(
-                img_shape=(side, side), pad_shape=(side, side),
-                batch_input_shape=(side, side), scale_factor=(1., 1.)))
-            gt = InstanceData()
-            gt.bboxes = torch.tensor([[.15, .15, .23, .22],
-                                      [.4, .47, .5, .55]]) * side
-            gt.labels = torch.zeros(2, dtype=torch.long)
-            sample.gt_instances = gt
-            samples.append(sample)
-        start = time.process_time()
-        losses = model.loss(images, samples)
-        loss = sum(v.sum() if isinstance(v, torch.Tensor) else
-                   sum(x.sum() for x in v) for v in losses.values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step:
-            times.append((time.process_time() - start) / batch)
-    return times
+    from mmdet.registry import MODELS
+    rows = copy.deepcopy(model)
+    old = model.roi_head.bbox_roi_extractor
+    rows.roi_head.bbox_roi_extractor = MODELS.build(dict(
+        type='RowsRoIExtractor', roi_layer=dict(
+            type='RoIAlign', output_size=old.roi_layers[0].output_size,
+            sampling_ratio=old.roi_layers[0].sampling_ratio),
+        out_channels=old.out_channels, featmap_strides=old.featmap_strides))
+    pair = {name: (m, torch.optim.SGD(m.parameters(), lr=0.))
+            for name, m in (('SingleRoIExtractor', model),
+                            ('RowsRoIExtractor', rows))}
+    same, ratios = True, []
+    for side in args.sides:
+        spent = {name: 0. for name in pair}
+        for step in range(args.steps + 1):
+            losses = {}
+            for name, (m, opt) in pair.items():
+                seconds, losses[name] = _step(m, opt, side, args.batch, step)
+                spent[name] += seconds if step else 0.
+            a, b = losses.values()
+            same &= all(abs(a[k] - b[k]) <= 1e-4 * abs(a[k]) + 1e-6
+                        for k in a)
+        ratios.append(spent['SingleRoIExtractor'] / spent['RowsRoIExtractor'])
+        print(f'{side} x {side} px: CPU s per step '
+              + ', '.join(f'{n} {t / args.steps:.3f}'
+                          for n, t in spent.items())
+              + f' ({ratios[-1]:.2f}x)')
+    print(f"{min(ratios):.2f}x mmdet's SingleRoIExtractor (least over "
+          f'{len(ratios)} sides), same losses: {same}')
 
 
 def main() -> None:
@@ -76,6 +124,9 @@ def main() -> None:
                         "head's FCs: 4x); 256 as mmdet's")
     parser.add_argument('--rcnn-rois', type=int, default=512,
                         help='RoIs the RoI head samples an image')
+    parser.add_argument('--compare-roi-extractors', action='store_true',
+                        help="a step with mmdet's SingleRoIExtractor against "
+                        'one with RowsRoIExtractor (the ratio)')
     args = parser.parse_args()
     import numpy as np
     import torch
@@ -107,6 +158,8 @@ def main() -> None:
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} "
           f"python {' '.join(sys.argv)}")
     print(f'machine: {device_name("cpu")}')
+    if args.compare_roi_extractors:
+        return _compare_roi_extractors(model, args)
     means = []
     for side in args.sides:
         times = _seconds_per_image(model, opt, side, args.batch, args.steps)

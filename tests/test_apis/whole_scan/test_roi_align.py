@@ -11,9 +11,9 @@ import torch
 from mmcv.ops import roi_align
 
 from mmlesion.apis.whole_scan.backend import (ChannelsLastBoxHead,
-                                              ChannelsLastRoIAlign,
-                                              FeatureRows, RoIAlignSettings,
-                                              roi_align_rows)
+                                              ChannelsLastRoIAlign)
+from mmlesion.models.roi_heads.roi_extractors.roi_align_rows import (
+    FeatureRows, RoIAlignSettings, roi_align_rows)
 
 
 def _rois(n: int, image: int, seed: int) -> torch.Tensor:

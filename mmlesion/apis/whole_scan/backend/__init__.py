@@ -8,19 +8,19 @@ one with mmcv RoIAlign layers, its box branch (:mod:`.box_head`). The
 decoding, NMS and the assignment of RoIs to levels run in torch, as mmdet
 runs them: nothing a scan decides (kept boxes, their number) is ever part
 of a graph. RoIAlign runs in torch, on channels-last features
-(:mod:`.roi_align`). Each part is exported once and cached beside the
-checkpoint by the checkpoint, config and model adjustments
-(:mod:`.export`), run at torch's thread count and checked against torch
-before a scan runs (:mod:`.session`); a part that cannot be exported runs
-in torch, with one line saying why (:mod:`.use`). :func:`compare_detections` tells whether two runs found
-the same (:mod:`.agreement`).
+(:mod:`mmlesion.models.roi_heads.roi_extractors.roi_align_rows`). Each part
+is exported once and cached beside the checkpoint by the checkpoint, config
+and model adjustments (:mod:`.export`), run at torch's thread count and
+checked against torch before a scan runs (:mod:`.session`); a part that
+cannot be exported runs in torch, with one line saying why (:mod:`.use`).
+:func:`compare_detections` tells whether two runs found the same
+(:mod:`.agreement`).
 
 ==================== =====================================================
 ``session``          an ONNX model run on the CPU; its check against torch
 ``export``           a part as an ONNX file: traced, keyed, cached
 ``features``         ``extract_feat`` and the dense head's convolutions
 ``box_head``         the RoI head's RoIAlign and box head FCs
-``roi_align``        mmcv's RoIAlign on channels-last features, in torch
 ``use``              attach the parts to a detector, or say why not
 ``agreement``        whether two runs found the same
 ==================== =====================================================
@@ -31,8 +31,6 @@ from .box_head import (BOX_HEAD_FORMAT, BoxHeadPart, ChannelsLastBoxHead,
 from .export import EXPORT_FORMAT, EXPORT_HW, OPSET, PROBE_BHW, BackendKey
 from .features import (ExportedPart, FeaturePart, Layout, check_part,
                        dense_head_of, input_channels)
-from .roi_align import (FeatureRows, PooledRoIs, RoIAlignSettings,
-                        roi_align_rows)
 from .session import (BACKEND_PRECISION, TOLERANCE, BackendUnavailable,
                       Session)
 from .use import (AttachedParts, BackendStatus, attach_backend,
@@ -41,8 +39,7 @@ from .use import (AttachedParts, BackendStatus, attach_backend,
 __all__ = [
     'Agreement', 'AttachedParts', 'BACKEND_PRECISION', 'BOX_HEAD_FORMAT',
     'BackendKey', 'BackendStatus', 'BackendUnavailable', 'BoxHeadPart',
-    'ChannelsLastBoxHead', 'ChannelsLastRoIAlign', 'FeatureRows',
-    'PooledRoIs', 'RoIAlignSettings', 'roi_align_rows',
+    'ChannelsLastBoxHead', 'ChannelsLastRoIAlign',
     'EXPORT_FORMAT', 'EXPORT_HW', 'ExportedPart', 'FeaturePart', 'Layout',
     'OPSET', 'PROBE_BHW', 'Session', 'TOLERANCE',
     'attach_backend', 'attached_parts', 'check_box_head', 'check_part',

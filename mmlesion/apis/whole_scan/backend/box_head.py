@@ -15,10 +15,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from mmlesion.models.roi_heads.roi_extractors.roi_align_rows import (
+    FeatureRows, PooledRoIs, RoIAlignSettings, roi_align_rows)
 from .export import (PROBE_BHW, BackendKey, _load_or_export, _onnx_export,
                      _with_metadata)
-from .roi_align import (FeatureRows, PooledRoIs, RoIAlignSettings,
-                        roi_align_rows)
 from .session import (BackendUnavailable, Session, _check_outputs,
                       _first_line)
 
@@ -28,8 +28,9 @@ BOX_HEAD_FORMAT = 'mmlesion-box-head-2'
 
 class ChannelsLastRoIAlign:
     """A ``SingleRoIExtractor``'s RoIAlign on channels-last features
-    (:func:`~.roi_align.roi_align_rows`: every level's RoIs in one
-    ``embedding_bag``, grouped by sampling grid), pooled as mmcv pools.
+    (:func:`~mmlesion.models.roi_heads.roi_extractors.roi_align_rows.
+    roi_align_rows`: every level's RoIs in one ``embedding_bag``, grouped by
+    sampling grid), pooled as mmcv pools.
 
     Args:
         roi_head (nn.Module): an mmdet ``StandardRoIHead``
@@ -48,7 +49,7 @@ class ChannelsLastRoIAlign:
                  rois: Sequence[Tensor]) -> PooledRoIs:
         """The RoIs of each level (given level by level) pooled from its
         (N, C, H, W) features: (n, out_h * out_w, C), in the order of
-        :class:`~.roi_align.PooledRoIs` (only the levels with RoIs are
+        :class:`PooledRoIs` (only the levels with RoIs are
         made channels last; with none, the first, for an empty pooling)."""
         used = [(f, r, s) for f, r, s in zip(feats, rois, self.settings)
                 if len(r)] or [(feats[0], rois[0], self.settings[0])]
@@ -59,7 +60,7 @@ class ChannelsLastRoIAlign:
 
 class ChannelsLastBoxHead(nn.Module):
     """A box head on (n, out_h * out_w, C) pooled RoIs (bin, then channel:
-    :class:`~.roi_align.PooledRoIs`), for the export: where its first layer
+    :class:`PooledRoIs`), for the export: where its first layer
     is a shared FC on the flattened (C, out_h, out_w) RoI (mmdet's
     ``ConvFCBBoxHead`` without shared convolutions or pooling), that FC's
     input columns reordered once to (out_h, out_w, C), so the graph takes
@@ -146,12 +147,14 @@ def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:
     and, where none, why.
 
     One of mmdet's ``StandardRoIHead`` with its own ``_bbox_forward``, no
-    shared head, a ``SingleRoIExtractor`` of mmcv ``RoIAlign`` layers with
-    average pooling.
+    shared head, a ``SingleRoIExtractor`` (or ``RowsRoIExtractor``) of mmcv
+    ``RoIAlign`` layers with average pooling.
     """
     from mmcv.ops import RoIAlign
     from mmdet.models.roi_heads import StandardRoIHead
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+
+    from mmlesion.models.roi_heads import RowsRoIExtractor
     roi_head = getattr(model, 'roi_head', None)
     if not isinstance(roi_head, StandardRoIHead):
         return None, 'no standard RoI head'
@@ -159,7 +162,8 @@ def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:
             or roi_head.with_shared_head or not roi_head.with_bbox):
         return None, f'{type(roi_head).__name__} has its own box forward'
     extractor = roi_head.bbox_roi_extractor
-    if type(extractor) is not SingleRoIExtractor or not all(
+    if type(extractor) not in (SingleRoIExtractor,
+                               RowsRoIExtractor) or not all(
             type(layer) is RoIAlign and layer.pool_mode == 'avg'
             and not layer.use_torchvision for layer in extractor.roi_layers):
         return None, (f'its RoI extractor ({type(extractor).__name__}) is '

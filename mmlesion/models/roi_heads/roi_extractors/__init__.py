@@ -1,0 +1,4 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+from .rows_roi_extractor import RowsRoIExtractor
+
+__all__ = ['RowsRoIExtractor']
