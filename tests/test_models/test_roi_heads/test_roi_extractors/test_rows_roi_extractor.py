@@ -109,3 +109,20 @@ def test_a_training_step_has_mmdets_losses_and_gradients():
     (want, want_grad), (got, got_grad) = results
     assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
     assert torch.allclose(got_grad, want_grad, rtol=1e-3, atol=1e-6)
+
+
+def test_the_backend_exports_a_box_head_behind_it():
+    """The whole-scan backend takes the box branch behind either extractor
+    (its RoIAlign the same), and says why not behind another."""
+    from mmlesion.apis.whole_scan.backend.box_head import _box_head_of
+    cfg = get_config('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')
+    for kind in ('SingleRoIExtractor', 'RowsRoIExtractor'):
+        model_cfg = copy.deepcopy(cfg.model)
+        model_cfg.roi_head.bbox_roi_extractor.type = kind
+        model = MODELS.build(model_cfg)
+        assert _box_head_of(model) == (model.roi_head, '')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.roi_head.bbox_roi_extractor.roi_layer = dict(
+        type='RoIPool', output_size=7)
+    head, why = _box_head_of(MODELS.build(model_cfg))
+    assert head is None and 'not mmdet\'s SingleRoIExtractor' in why
