@@ -71,20 +71,17 @@ def _seconds_per_image(model, opt, side: int, batch: int,
             for step in range(steps + 1)][1:]
 
 
-def _compare_roi_extractors(model, args) -> None:
-    """Steps of ``model`` and of a copy with ``RowsRoIExtractor``,
-    alternately; their ratio and whether the losses agree."""
+def _compare_roi_extractors(model, extractor_cfg, args) -> None:
+    """Steps of ``model`` and of a copy whose RoI extractor (config
+    ``extractor_cfg``) is ``RowsRoIExtractor``, alternately; their ratio
+    and whether the losses agree."""
     import copy
 
     import torch
     from mmdet.registry import MODELS
     rows = copy.deepcopy(model)
-    old = model.roi_head.bbox_roi_extractor
-    rows.roi_head.bbox_roi_extractor = MODELS.build(dict(
-        type='RowsRoIExtractor', roi_layer=dict(
-            type='RoIAlign', output_size=old.roi_layers[0].output_size,
-            sampling_ratio=old.roi_layers[0].sampling_ratio),
-        out_channels=old.out_channels, featmap_strides=old.featmap_strides))
+    rows.roi_head.bbox_roi_extractor = MODELS.build(
+        dict(extractor_cfg, type='RowsRoIExtractor'))
     pair = {name: (m, torch.optim.SGD(m.parameters(), lr=0.))
             for name, m in (('SingleRoIExtractor', model),
                             ('RowsRoIExtractor', rows))}
@@ -159,7 +156,8 @@ def main() -> None:
           f"python {' '.join(sys.argv)}")
     print(f'machine: {device_name("cpu")}')
     if args.compare_roi_extractors:
-        return _compare_roi_extractors(model, args)
+        return _compare_roi_extractors(
+            model, cfg.model.roi_head.bbox_roi_extractor, args)
     means = []
     for side in args.sides:
         times = _seconds_per_image(model, opt, side, args.batch, args.steps)

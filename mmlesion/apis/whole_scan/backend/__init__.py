@@ -11,10 +11,10 @@ of a graph. RoIAlign runs in torch, on channels-last features
 (:mod:`mmlesion.models.roi_heads.roi_extractors.roi_align_rows`). Each part
 is exported once and cached beside the checkpoint by the checkpoint, config
 and model adjustments (:mod:`.export`), run at torch's thread count and
-checked against torch before a scan runs (:mod:`.session`); a part that
-cannot be exported runs in torch, with one line saying why (:mod:`.use`).
-:func:`compare_detections` tells whether two runs found the same
-(:mod:`.agreement`).
+checked against torch before a scan runs (:func:`check_part`,
+:func:`check_box_head`); a part that cannot be exported runs in torch,
+with one line saying why (:mod:`.use`). :func:`compare_detections` tells
+whether two runs found the same (:mod:`.agreement`).
 
 ==================== =====================================================
 ``session``          an ONNX model run on the CPU; its check against torch

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from mmlesion.models.roi_heads.roi_extractors.roi_align_rows import (
-    FeatureRows, PooledRoIs, RoIAlignSettings, roi_align_rows)
+    PooledRoIs, RoIAlignSettings, pool_levels, pools_here)
 from .export import (PROBE_BHW, BackendKey, _load_or_export, _onnx_export,
                      _with_metadata)
 from .session import (BackendUnavailable, Session, _check_outputs,
@@ -38,24 +38,15 @@ class ChannelsLastRoIAlign:
     """
 
     def __init__(self, roi_head: nn.Module):
-        self.settings = [
-            RoIAlignSettings(tuple(layer.output_size),
-                             float(layer.spatial_scale),
-                             int(layer.sampling_ratio), bool(layer.aligned))
-            for layer in roi_head.bbox_roi_extractor.roi_layers
-        ]
+        self.settings = [RoIAlignSettings.of(layer) for layer in
+                         roi_head.bbox_roi_extractor.roi_layers]
 
     def __call__(self, feats: Sequence[Tensor],
                  rois: Sequence[Tensor]) -> PooledRoIs:
         """The RoIs of each level (given level by level) pooled from its
         (N, C, H, W) features: (n, out_h * out_w, C), in the order of
-        :class:`PooledRoIs` (only the levels with RoIs are
-        made channels last; with none, the first, for an empty pooling)."""
-        used = [(f, r, s) for f, r, s in zip(feats, rois, self.settings)
-                if len(r)] or [(feats[0], rois[0], self.settings[0])]
-        table = FeatureRows.of_nchw([f for f, _, _ in used])
-        return roi_align_rows(table, [r for _, r, _ in used],
-                              [s for _, _, s in used])
+        :class:`PooledRoIs` (:func:`pool_levels`)."""
+        return pool_levels(feats, rois, self.settings)
 
 
 class ChannelsLastBoxHead(nn.Module):
@@ -150,7 +141,6 @@ def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:
     shared head, a ``SingleRoIExtractor`` (or ``RowsRoIExtractor``) of mmcv
     ``RoIAlign`` layers with average pooling.
     """
-    from mmcv.ops import RoIAlign
     from mmdet.models.roi_heads import StandardRoIHead
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 
@@ -162,10 +152,8 @@ def _box_head_of(model: nn.Module) -> Tuple[Optional[nn.Module], str]:
             or roi_head.with_shared_head or not roi_head.with_bbox):
         return None, f'{type(roi_head).__name__} has its own box forward'
     extractor = roi_head.bbox_roi_extractor
-    if type(extractor) not in (SingleRoIExtractor,
-                               RowsRoIExtractor) or not all(
-            type(layer) is RoIAlign and layer.pool_mode == 'avg'
-            and not layer.use_torchvision for layer in extractor.roi_layers):
+    if (type(extractor) not in (SingleRoIExtractor, RowsRoIExtractor)
+            or not all(pools_here(layer) for layer in extractor.roi_layers)):
         return None, (f'its RoI extractor ({type(extractor).__name__}) is '
                       "not mmdet's SingleRoIExtractor of mmcv RoIAlign")
     return roi_head, ''

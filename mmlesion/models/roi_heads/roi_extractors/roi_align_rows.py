@@ -38,6 +38,20 @@ class RoIAlignSettings:
     sampling_ratio: int
     aligned: bool
 
+    @classmethod
+    def of(cls, layer) -> 'RoIAlignSettings':
+        """The settings of an mmcv ``RoIAlign`` layer."""
+        return cls(tuple(layer.output_size), float(layer.spatial_scale),
+                   int(layer.sampling_ratio), bool(layer.aligned))
+
+
+def pools_here(layer) -> bool:
+    """Whether ``layer`` is one :func:`roi_align_rows` pools as: mmcv's
+    ``RoIAlign`` with average pooling (not torchvision's)."""
+    from mmcv.ops import RoIAlign
+    return (type(layer) is RoIAlign and layer.pool_mode == 'avg'
+            and not layer.use_torchvision)
+
 
 @dataclass(frozen=True)
 class FeatureRows:
@@ -203,6 +217,22 @@ def roi_align_rows(table: FeatureRows, rois: Sequence[Tensor],
     pooled = F.embedding_bag(index, table.rows, torch.cat(offsets),
                              mode='sum', per_sample_weights=weight)
     return PooledRoIs(pooled.view(-1, bins, channels), order)
+
+
+def pool_levels(feats: Sequence[Tensor], rois: Sequence[Tensor],
+                settings: Sequence[RoIAlignSettings]) -> PooledRoIs:
+    """:func:`roi_align_rows` of each level's RoIs (given level by level)
+    on its (N, C, H, W) features: only the levels with RoIs are made
+    channels last (with none, the first, for an empty pooling).
+
+    Returns:
+        PooledRoIs: ``order`` over the levels' RoIs concatenated.
+    """
+    used = [(f, r, s) for f, r, s in zip(feats, rois, settings)
+            if len(r)] or [(feats[0], rois[0], settings[0])]
+    table = FeatureRows.of_nchw([f for f, _, _ in used])
+    return roi_align_rows(table, [r for _, r, _ in used],
+                          [s for _, _, s in used])
 
 
 def _broadcast(index: Tensor, weight: Tensor, y: Tuple[Tensor, Tensor],

@@ -9,14 +9,15 @@ channels. The pooled features equal mmcv's up to the order of float sums
 (about 1e-6 relative), and so do their gradients. On another device the
 layers run as mmdet runs them.
 """
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from .roi_align_rows import FeatureRows, RoIAlignSettings, roi_align_rows
+from .roi_align_rows import (PooledRoIs, RoIAlignSettings, pool_levels,
+                             pools_here)
 
 
 @MODELS.register_module()
@@ -33,19 +34,13 @@ class RowsRoIExtractor(SingleRoIExtractor):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        from mmcv.ops import RoIAlign
         for layer in self.roi_layers:
-            if (type(layer) is not RoIAlign or layer.pool_mode != 'avg'
-                    or layer.use_torchvision):
+            if not pools_here(layer):
                 raise ValueError(
                     f'RowsRoIExtractor: roi_layer {layer!r} is not mmcv\'s '
                     "RoIAlign with pool_mode='avg': use SingleRoIExtractor")
-        self.settings = [
-            RoIAlignSettings(tuple(layer.output_size),
-                             float(layer.spatial_scale),
-                             int(layer.sampling_ratio), bool(layer.aligned))
-            for layer in self.roi_layers
-        ]
+        self.settings = [RoIAlignSettings.of(layer)
+                         for layer in self.roi_layers]
 
     def forward(self,
                 feats: Tuple[Tensor],
@@ -57,7 +52,6 @@ class RowsRoIExtractor(SingleRoIExtractor):
         if feats[0].device.type != 'cpu':
             return super().forward(feats, rois, roi_scale_factor)
         rois = rois.type_as(feats[0])
-        out_h, out_w = self.roi_layers[0].output_size
         num_levels = len(feats)
         if num_levels == 1:
             picks = [torch.arange(len(rois))]
@@ -67,20 +61,13 @@ class RowsRoIExtractor(SingleRoIExtractor):
                 rois = self.roi_rescale(rois, roi_scale_factor)
             picks = [(levels == i).nonzero(as_tuple=False).squeeze(1)
                      for i in range(num_levels)]
-        used = [i for i, pick in enumerate(picks) if len(pick)]
+        pooled = pool_levels(feats, [rois[p] for p in picks], self.settings)
+        out = PooledRoIs(pooled.pooled,
+                         torch.cat(picks)[pooled.order]).in_given_order()
         # every level in the graph, as mmdet keeps it (DDP)
-        unused: List[Tensor] = [feats[i].sum() * 0. for i in range(num_levels)
-                                if i not in used]
-        channels = feats[0].shape[1]
-        out = feats[0].new_zeros(len(rois), out_h * out_w, channels)
-        if used:
-            pooled = roi_align_rows(FeatureRows.of_nchw([feats[i]
-                                                         for i in used]),
-                                    [rois[picks[i]] for i in used],
-                                    [self.settings[i] for i in used])
-            given = torch.cat([picks[i] for i in used])
-            out = out.index_copy(0, given[pooled.order], pooled.pooled)
-        if unused:
-            out = out + sum(unused)
+        for feat, pick in zip(feats, picks):
+            if not len(pick):
+                out = out + feat.sum() * 0.
+        out_h, out_w = self.roi_layers[0].output_size
         return out.view(len(rois), out_h, out_w,
-                        channels).permute(0, 3, 1, 2)
+                        feats[0].shape[1]).permute(0, 3, 1, 2)
