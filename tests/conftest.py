@@ -31,6 +31,7 @@ if _ROOT not in sys.path:
 
 from tests.helpers.config_cache import memoize_metafile_lookup  # noqa: E402
 from tests.helpers.data_roots import name_lab_shared_data  # noqa: E402
+from tests.helpers.rewrite_cache import share_rewrites  # noqa: E402
 
 name_lab_shared_data()  # the real data beside the clone, where none is named
 
@@ -83,6 +84,13 @@ TOGETHER_FILES = (
     'tests/test_methods/test_elixirnet/test_nas/test_search_loop.py',
     'tests/test_methods/test_elixirnet/test_nas/test_random_search.py',
 )
+
+
+def pytest_sessionstart(session):
+    """The two workers rewrite the test files' asserts from opposite ends of
+    the list before they collect, into pytest's cache, even where bytecode
+    is not written otherwise (:mod:`tests.helpers.rewrite_cache`)."""
+    share_rewrites(session.config)
 
 
 def pytest_collection_modifyitems(config, items):
