@@ -244,3 +244,13 @@ def tools_forked(_zygote, monkeypatch):
 
     from tests.helpers.zygote import zygote_subprocess_run
     monkeypatch.setattr(subprocess, 'run', zygote_subprocess_run(_zygote))
+
+
+@pytest.fixture
+def code_forked(_zygote, monkeypatch):
+    """As ``tools_forked``, and ``python -c CODE`` commands too."""
+    import subprocess
+
+    from tests.helpers.zygote import zygote_subprocess_run
+    monkeypatch.setattr(subprocess, 'run',
+                        zygote_subprocess_run(_zygote, python_c=True))

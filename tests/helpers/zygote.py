@@ -14,11 +14,13 @@ start in the child, with the thread count of the child's environment
 (``OMP_NUM_THREADS``, set again, since the OpenMP runtime read the
 zygote's at import).
 
-Commands that are not ``python <file>.py`` (``sbatch``, ``bash``,
-``python -c``) are not for the zygote: :func:`zygote_subprocess_run` passes
-them to :func:`subprocess.run`. A test opts in (fixture ``tools_forked``):
-not for a tool whose test is about what a new interpreter imports, or that
-signals a process.
+Commands that are not ``python <file>.py`` (``sbatch``, ``bash``) are not
+for the zygote: :func:`zygote_subprocess_run` passes them to
+:func:`subprocess.run`; ``python -c CODE`` too, unless asked
+(``python_c=True``: the code runs as ``__main__``, ``''`` first on
+``sys.path``). A test opts in (fixture ``tools_forked``, or
+``code_forked`` for ``-c`` too): not for a tool whose test is about what a
+new interpreter imports, or that signals a process.
 
 A *bare* zygote (``Zygote(bare=True)``) imported the third-party stack
 alone (:data:`BARE_PREIMPORTS`) and no module of ``mmlesion``: a fork of it
@@ -105,9 +107,11 @@ class Zygote:
         self._proc.stdout.close()
 
 
-def zygote_subprocess_run(zygote: Zygote):
+def zygote_subprocess_run(zygote: Zygote, python_c: bool = False):
     """A stand-in for :func:`subprocess.run` that forks ``python <file>.py``
-    commands from ``zygote``; any other command, or other options than
+    commands (and ``python -c CODE ...`` where ``python_c``) from
+    ``zygote``;
+    any other command, or other options than
     ``cwd``, ``env``, ``stdout``, ``stderr``, ``text``, ``timeout`` and
     ``check``, runs as usual. Output to a pipe goes through a temporary
     file and comes back in the result as :func:`subprocess.run` gives
@@ -119,7 +123,8 @@ def zygote_subprocess_run(zygote: Zygote):
                                'timeout', 'check', 'capture_output'}
         if (args or other or not isinstance(argv, (list, tuple))
                 or len(argv) < 2 or argv[0] != sys.executable
-                or not str(argv[1]).endswith('.py')):
+                or not (str(argv[1]).endswith('.py') or
+                        (python_c and argv[1] == '-c' and len(argv) > 2))):
             return real_run(argv, *args, **kwargs)
         stdout, stderr = kwargs.get('stdout'), kwargs.get('stderr')
         if kwargs.get('capture_output'):
@@ -189,6 +194,10 @@ def _child(job: Dict[str, Any]) -> int:
     if threads.isdigit() and int(threads) > 0:
         torch.set_num_threads(int(threads))
     argv = job['argv']
+    if argv[0] == '-c':  # python -c CODE ARGS
+        sys.argv = ['-c'] + argv[2:]
+        sys.path[0] = ''
+        return run_as_main(argv[1], code=True)
     sys.argv = list(argv)
     sys.path[0] = osp.dirname(osp.abspath(argv[0]))
     return run_as_main(argv[0])

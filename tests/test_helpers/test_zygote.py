@@ -78,3 +78,44 @@ def test_time_limit_and_check(script, tmp_path, tools_forked):
     other = subprocess.run([sys.executable, '-c', 'print(7)'],
                            capture_output=True, text=True)
     assert other.stdout == '7\n'
+
+
+CODE = ('import os, sys\n'
+        "print(__name__, sys.argv, repr(sys.path[0]), os.getcwd(),\n"
+        "      os.environ.get('ZYGOTE_TEST'))\n"
+        "print('to stderr', file=sys.stderr)\n"
+        "sys.exit(int(sys.argv[1]) if sys.argv[1:] else 'error: said')\n")
+
+
+def test_code_runs_as_python_c_runs_it(tmp_path):
+    """``python -c`` forked (``code_forked``) gives what a new interpreter
+    gives: ``__main__``, its arguments, ``''`` first on the path, folder,
+    environment, output and exit code."""
+    argv_sets = ([sys.executable, '-c', CODE, '4', 'b c'],
+                 [sys.executable, '-c', CODE])
+    fresh = [subprocess.run(argv, cwd=tmp_path, env=_env(ZYGOTE_TEST='y'),
+                            capture_output=True, text=True, timeout=60)
+             for argv in argv_sets]
+    from tests.helpers.zygote import Zygote, zygote_subprocess_run
+    zygote = Zygote(bare=True)
+    try:
+        run = zygote_subprocess_run(zygote, python_c=True)
+        forked = [run(argv, cwd=tmp_path, env=_env(ZYGOTE_TEST='y'),
+                      capture_output=True, text=True, timeout=60)
+                  for argv in argv_sets]
+        # forked: the zygote's imports are there; without python_c=True,
+        # -c is a new interpreter's
+        torch_in = [sys.executable, '-c',
+                    "import sys; print('torch' in sys.modules)"]
+        assert run(torch_in, capture_output=True, text=True).stdout == \
+            'True\n'
+        assert zygote_subprocess_run(zygote)(
+            torch_in, capture_output=True, text=True).stdout == 'False\n'
+    finally:
+        zygote.close()
+    assert [r.returncode for r in fresh] == [4, 1]
+    assert fresh[0].stdout == (f"__main__ ['-c', '4', 'b c'] '' {tmp_path} "
+                               'y\n')
+    for new, fork in zip(fresh, forked):
+        assert (fork.returncode, fork.stdout, fork.stderr) == (
+            new.returncode, new.stdout, new.stderr)

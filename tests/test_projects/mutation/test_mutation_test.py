@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``projects/mutation/mutation_test.py`` names the real-data folder for the tests
 it runs from ``mutants/`` as the suite names it (the tool knows no folder
-of its own)."""
+of its own). Its child (``python -c``) forks from the suite's zygote
+(``code_forked``): what it imports is not the question here."""
 import importlib.util
 import os
 
@@ -11,6 +12,7 @@ from mmlesion.testing import repo_root
 from mmlesion.utils.data_roots import SHARED_DATA_ENV
 from tests.helpers.data_roots import LAB_SHARED_DATA
 
+pytestmark = pytest.mark.usefixtures('code_forked')
 TOOL = repo_root() / 'projects' / 'mutation' / 'mutation_test.py'
 
 
