@@ -134,6 +134,7 @@ def _assigned(block: str) -> Dict[str, Any]:
     return out
 
 
+@pytest.mark.usefixtures('code_forked')  # its -c forks: not about imports
 def test_readme_user_config_changes_what_it_sets(tmp_path):
     block = readme_user_config()
     user = tmp_path / 'my_project'
