@@ -40,6 +40,7 @@ Each rule is checked on the repository and, to show it can fail, on a
 synthetic tree with one violation.
 """
 import ast
+import functools
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
@@ -92,18 +93,26 @@ def iter_import_names(path: Path, root: Path
     module = _module_name(path, root)
     is_pkg = path.name == '__init__.py'
     package = module.split('.') if is_pkg else module.split('.')[:-1]
-    tree = ast.parse(path.read_text(), filename=str(path))
-    for node in ast.walk(tree):
+    yield from _import_names(path.read_text(), str(path), tuple(package))
+
+
+@functools.lru_cache(maxsize=None)
+def _import_names(text: str, filename: str, package: Tuple[str, ...]
+                  ) -> Tuple[Tuple[int, str, Tuple[str, ...]], ...]:
+    """:func:`iter_import_names` of a file's text, parsed once a process
+    (the layering tests walk the same files each)."""
+    out = []
+    for node in ast.walk(ast.parse(text, filename=filename)):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name, ()
+            out += [(node.lineno, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[:len(package) - node.level + 1]
+                base = list(package[:len(package) - node.level + 1])
                 name = '.'.join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ''
-            yield node.lineno, name, tuple(a.name for a in node.names)
+            out.append((node.lineno, name, tuple(a.name for a in node.names)))
+    return tuple(out)
 
 
 def iter_imports(path: Path, root: Path) -> Iterator[Tuple[int, str, bool]]:
