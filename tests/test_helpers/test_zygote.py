@@ -87,7 +87,7 @@ CODE = ('import os, sys\n'
         "sys.exit(int(sys.argv[1]) if sys.argv[1:] else 'error: said')\n")
 
 
-def test_code_runs_as_python_c_runs_it(tmp_path):
+def test_code_runs_as_python_c_runs_it(tmp_path, _zygote):
     """``python -c`` forked (``code_forked``) gives what a new interpreter
     gives: ``__main__``, its arguments, ``''`` first on the path, folder,
     environment, output and exit code."""
@@ -96,23 +96,18 @@ def test_code_runs_as_python_c_runs_it(tmp_path):
     fresh = [subprocess.run(argv, cwd=tmp_path, env=_env(ZYGOTE_TEST='y'),
                             capture_output=True, text=True, timeout=60)
              for argv in argv_sets]
-    from tests.helpers.zygote import Zygote, zygote_subprocess_run
-    zygote = Zygote(bare=True)
-    try:
-        run = zygote_subprocess_run(zygote, python_c=True)
-        forked = [run(argv, cwd=tmp_path, env=_env(ZYGOTE_TEST='y'),
-                      capture_output=True, text=True, timeout=60)
-                  for argv in argv_sets]
-        # forked: the zygote's imports are there; without python_c=True,
-        # -c is a new interpreter's
-        torch_in = [sys.executable, '-c',
-                    "import sys; print('torch' in sys.modules)"]
-        assert run(torch_in, capture_output=True, text=True).stdout == \
-            'True\n'
-        assert zygote_subprocess_run(zygote)(
-            torch_in, capture_output=True, text=True).stdout == 'False\n'
-    finally:
-        zygote.close()
+    from tests.helpers.zygote import zygote_subprocess_run
+    run = zygote_subprocess_run(_zygote, python_c=True)
+    forked = [run(argv, cwd=tmp_path, env=_env(ZYGOTE_TEST='y'),
+                  capture_output=True, text=True, timeout=60)
+              for argv in argv_sets]
+    # forked: the zygote's imports are there; without python_c=True, -c is
+    # a new interpreter's
+    torch_in = [sys.executable, '-c',
+                "import sys; print('torch' in sys.modules)"]
+    assert run(torch_in, capture_output=True, text=True).stdout == 'True\n'
+    assert zygote_subprocess_run(_zygote)(
+        torch_in, capture_output=True, text=True).stdout == 'False\n'
     assert [r.returncode for r in fresh] == [4, 1]
     assert fresh[0].stdout == (f"__main__ ['-c', '4', 'b c'] '' {tmp_path} "
                                'y\n')
