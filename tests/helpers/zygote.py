@@ -110,12 +110,10 @@ class Zygote:
 def zygote_subprocess_run(zygote: Zygote, python_c: bool = False):
     """A stand-in for :func:`subprocess.run` that forks ``python <file>.py``
     commands (and ``python -c CODE ...`` where ``python_c``) from
-    ``zygote``;
-    any other command, or other options than
-    ``cwd``, ``env``, ``stdout``, ``stderr``, ``text``, ``timeout`` and
-    ``check``, runs as usual. Output to a pipe goes through a temporary
-    file and comes back in the result as :func:`subprocess.run` gives
-    it."""
+    ``zygote``; any other command, or other options than ``cwd``, ``env``,
+    ``stdout``, ``stderr``, ``text``, ``timeout`` and ``check``, runs as
+    usual. Output to a pipe goes through a temporary file and comes back
+    in the result as :func:`subprocess.run` gives it."""
     real_run = subprocess.run
 
     def run(argv, *args, **kwargs) -> subprocess.CompletedProcess:
