@@ -233,6 +233,15 @@ def _zygote():
     zygote.close()
 
 
+def _forked_runs(zygote, monkeypatch, python_c: bool) -> None:
+    """``subprocess.run`` forking from ``zygote`` for this test."""
+    import subprocess
+
+    from tests.helpers.zygote import zygote_subprocess_run
+    monkeypatch.setattr(subprocess, 'run',
+                        zygote_subprocess_run(zygote, python_c))
+
+
 @pytest.fixture
 def tools_forked(_zygote, monkeypatch):
     """``subprocess.run([sys.executable, '<tool>.py', ...])`` (a test's, or
@@ -240,17 +249,10 @@ def tools_forked(_zygote, monkeypatch):
     once instead of starting an interpreter: each command is still a
     process of its own, without the ~5 s of imports
     (:mod:`tests.helpers.zygote`)."""
-    import subprocess
-
-    from tests.helpers.zygote import zygote_subprocess_run
-    monkeypatch.setattr(subprocess, 'run', zygote_subprocess_run(_zygote))
+    _forked_runs(_zygote, monkeypatch, python_c=False)
 
 
 @pytest.fixture
 def code_forked(_zygote, monkeypatch):
     """As ``tools_forked``, and ``python -c CODE`` commands too."""
-    import subprocess
-
-    from tests.helpers.zygote import zygote_subprocess_run
-    monkeypatch.setattr(subprocess, 'run',
-                        zygote_subprocess_run(_zygote, python_c=True))
+    _forked_runs(_zygote, monkeypatch, python_c=True)

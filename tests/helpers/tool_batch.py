@@ -25,13 +25,13 @@ import traceback
 from typing import List
 
 
-def run_as_main(path: str, code: bool = False) -> int:
-    """Run the file ``path`` (the source text itself where ``code``, as
-    ``python -c``) as ``python`` runs it (``__main__``, with the current
-    ``sys.argv``); its exit code: ``sys.exit(text)`` prints the text and
-    gives 1, as Python does, and so does a crash (its traceback printed)."""
+def run_as_main(path: str, python_c: bool = False) -> int:
+    """Run the file ``path`` (the source text itself where ``python_c``) as
+    ``python`` runs it (``__main__``, with the current ``sys.argv``); its
+    exit code: ``sys.exit(text)`` prints the text and gives 1, as Python
+    does, and so does a crash (its traceback printed)."""
     try:
-        if code:
+        if python_c:
             exec(compile(path, '<string>', 'exec'), {'__name__': '__main__'})
         else:
             runpy.run_path(path, run_name='__main__')

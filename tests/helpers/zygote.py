@@ -195,7 +195,7 @@ def _child(job: Dict[str, Any]) -> int:
     if argv[0] == '-c':  # python -c CODE ARGS
         sys.argv = ['-c'] + argv[2:]
         sys.path[0] = ''
-        return run_as_main(argv[1], code=True)
+        return run_as_main(argv[1], python_c=True)
     sys.argv = list(argv)
     sys.path[0] = osp.dirname(osp.abspath(argv[0]))
     return run_as_main(argv[0])

@@ -46,7 +46,7 @@ def test_the_error_names_the_rejection(monkeypatch):
     transport = DimseTransport(DimseSettings('127.0.0.1:11112', 'NOTTHERE'))
     with pytest.raises(DimseError) as raised:
         with transport._association('series query', ['1.2.3']):
-            pass
+            pass  # not reached: the association raises on entering
     assert str(raised.value) == (
         '--dimse 127.0.0.1:11112 (NOTTHERE): association rejected (series '
         'query: Called AE title not recognised): check --called-aet (the AE '
