@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Every reader reached as a user runs it: ``tools/infer_volume.py`` in a
-process of its own (nothing a test imported is there), on one scan
+process of its own (forked from the suite's zygote, which imported only
+the library and its stack: nothing a test imported is there), on one scan
 written as a DICOMDIR export, a DICOM series folder, an enhanced DICOM
 file, a NIfTI-1 ``.hdr`` / ``.img`` pair, a ``.nii.gz``, a MetaImage and
 a NRRD. The same voxels at the same world positions give the same
@@ -54,7 +55,8 @@ def _formats(hu: np.ndarray, spacing_zyx, origin_xyz, root) -> dict:
     return out
 
 
-def test_every_reader_through_the_tool(tmp_path, tmp_path_factory):
+def test_every_reader_through_the_tool(tmp_path, tmp_path_factory,
+                                      tools_forked):
     (scan, ), ckpt = scans_and_random_checkpoint(tmp_path_factory)
     vol = load_ct_volume(scan)
     hu = np.round(vol.array)
