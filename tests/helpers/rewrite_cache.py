@@ -24,14 +24,16 @@ _DIRECTION = {'gw0': 1, 'gw1': -1}
 
 
 def _cached(source: Path, pyc: Path) -> bool:
-    """Whether ``pyc`` holds a rewrite of ``source`` as it is now."""
+    """Whether ``pyc`` holds a rewrite of ``source`` as it is now: the
+    header pytest checks before it loads one (a hash-based pyc of PEP 552,
+    this Python's magic number, flags "checked hash", the source's hash)."""
     try:
         with open(pyc, 'rb') as f:
             head = f.read(16)
     except OSError:
         return False
-    digest = importlib.util.source_hash(source.read_bytes())[:8]
-    return len(head) == 16 and head[8:] == digest
+    return head == (importlib.util.MAGIC_NUMBER + b'\x03\x00\x00\x00' +
+                    importlib.util.source_hash(source.read_bytes()))
 
 
 def _test_files(config) -> list:

@@ -44,9 +44,8 @@ def test_nothing_unread_or_an_acceptance_is_no_rejection():
 def test_the_error_names_the_rejection(monkeypatch):
     monkeypatch.setattr(AE, 'associate', lambda *a, **k: _answered())
     transport = DimseTransport(DimseSettings('127.0.0.1:11112', 'NOTTHERE'))
-    with pytest.raises(DimseError) as raised:
-        with transport._association('series query', ['1.2.3']):
-            pass  # not reached: the association raises on entering
+    with pytest.raises(DimseError) as raised:  # on entering
+        transport._association('series query', ['1.2.3']).__enter__()
     assert str(raised.value) == (
         '--dimse 127.0.0.1:11112 (NOTTHERE): association rejected (series '
         'query: Called AE title not recognised): check --called-aet (the AE '
