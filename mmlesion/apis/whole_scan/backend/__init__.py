@@ -8,7 +8,9 @@ one with mmcv RoIAlign layers, its box branch (:mod:`.box_head`). The
 decoding, NMS and the assignment of RoIs to levels run in torch, as mmdet
 runs them: nothing a scan decides (kept boxes, their number) is ever part
 of a graph. RoIAlign runs in torch, on channels-last features
-(:mod:`mmlesion.models.roi_heads.roi_extractors.roi_align_rows`). Each part
+(:mod:`mmlesion.models.roi_heads.roi_extractors.roi_align_rows`), and an
+RPN's proposals by top-k and level by level (:mod:`.proposals`: the same
+proposals as mmdet's). Each part
 is exported once and cached beside the checkpoint by the checkpoint, config
 and model adjustments (:mod:`.export`), run at torch's thread count and
 checked against torch before a scan runs (:func:`check_part`,
@@ -21,6 +23,7 @@ whether two runs found the same (:mod:`.agreement`).
 ``export``           a part as an ONNX file: traced, keyed, cached
 ``features``         ``extract_feat`` and the dense head's convolutions
 ``box_head``         the RoI head's RoIAlign and box head FCs
+``proposals``        the RPN's proposals, faster on a CPU
 ``use``              attach the parts to a detector, or say why not
 ``agreement``        whether two runs found the same
 ==================== =====================================================

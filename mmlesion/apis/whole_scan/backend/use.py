@@ -17,6 +17,7 @@ from .box_head import BoxHeadPart, _attach_box_head, _box_head_part
 from .export import EXPORT_FORMAT, BackendKey, _load_or_export
 from .features import (FeaturePart, Layout, _export_part, check_part,
                        dense_head_of)
+from .proposals import attach_proposals
 from .session import BACKEND_PRECISION, BackendUnavailable, Session
 
 
@@ -68,7 +69,8 @@ def attach_backend(model: nn.Module, runner: FeaturePart,
                    box_head: Optional[BoxHeadPart] = None) -> None:
     """Let the detector's ``extract_feat`` (and its dense head's
     ``forward``, where exported; and its RoI head's box branch, where
-    ``box_head`` is given) run in the backend.
+    ``box_head`` is given) run in the backend, and an mmdet ``RPNHead``
+    give its proposals the faster way (:mod:`.proposals`).
 
     The head gives the backend's maps only for the very features the
     backend gave (else it runs in torch), so a detector that hands the head
@@ -99,12 +101,17 @@ def attach_backend(model: nn.Module, runner: FeaturePart,
         head.forward = head_forward
     if box_head is not None:
         _attach_box_head(model.roi_head, box_head)
+    rpn_head = getattr(model, 'rpn_head', None)
+    if isinstance(rpn_head, nn.Module):
+        attach_proposals(rpn_head, runner)
 
 
 def detach_backend(model: nn.Module) -> None:
     """Undo :func:`attach_backend` (no-op where nothing was attached)."""
     for owner, name in ((model, 'extract_feat'),
                         (getattr(model, 'rpn_head', None), 'forward'),
+                        (getattr(model, 'rpn_head', None),
+                         '_predict_by_feat_single'),
                         (getattr(model, 'bbox_head', None), 'forward'),
                         (getattr(model, 'roi_head', None), '_bbox_forward')):
         if isinstance(owner, nn.Module) and hasattr(
