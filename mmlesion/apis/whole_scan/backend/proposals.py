@@ -11,10 +11,10 @@ only by an offset on their coordinates. Here the best are taken by
 ``topk`` and mmcv's ``batched_nms`` runs level by level (its
 ``split_thr``: the same offset boxes, so the same IoUs, without the
 comparisons across levels). The rest is the head's own: its box coder, its
-``_bbox_post_process`` (the small-box filter, ``max_per_img``).
+``_bbox_post_process`` (the small-box filter, ``max_per_img``, rescaling).
 """
 import types
-from typing import List, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 from mmdet.structures.bbox import cat_boxes
@@ -23,31 +23,38 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 
-def proposals_of_image(head: nn.Module, cls_scores: Sequence[Tensor],
-                       bbox_preds: Sequence[Tensor], priors: Sequence[Tensor],
-                       img_meta: dict, cfg: ConfigDict) -> InstanceData:
+def proposals_of_image(head: nn.Module, cls_score_list: Sequence[Tensor],
+                       bbox_pred_list: Sequence[Tensor],
+                       score_factor_list: Any,
+                       mlvl_priors: Sequence[Tensor], img_meta: dict,
+                       cfg: Optional[ConfigDict], rescale: bool = False,
+                       with_nms: bool = True) -> InstanceData:
     """One image's proposals, as mmdet's ``RPNHead`` gives them (module
-    doc).
+    doc); the arguments of its ``_predict_by_feat_single``, by its names.
 
     Args:
         head (nn.Module): an mmdet ``RPNHead``.
-        cls_scores (Sequence[Tensor]): per level, (A * C, H, W).
-        bbox_preds (Sequence[Tensor]): per level, (A * 4, H, W).
-        priors (Sequence[Tensor]): per level, (H * W * A, 4) anchors.
+        cls_score_list (Sequence[Tensor]): per level, (A * C, H, W).
+        bbox_pred_list (Sequence[Tensor]): per level, (A * 4, H, W).
+        score_factor_list: not used by an RPN.
+        mlvl_priors (Sequence[Tensor]): per level, (H * W * A, 4) anchors.
         img_meta (dict): the image's meta (its ``img_shape``).
-        cfg (ConfigDict): the head's test config (``nms_pre``, ``nms``,
-            ``max_per_img``, ``min_bbox_size``).
+        cfg (ConfigDict, optional): the test config (``nms_pre``, ``nms``,
+            ``max_per_img``, ``min_bbox_size``); None: the head's.
+        rescale (bool): boxes in the original image's pixels.
+        with_nms (bool): mmdet's RPN asks it to be True.
 
     Returns:
         InstanceData: ``bboxes``, ``scores`` and ``labels``, best first.
     """
+    cfg = ConfigDict(head.test_cfg if cfg is None else cfg)
     nms_pre = cfg.get('nms_pre', -1)
     deltas: List[Tensor] = []
     anchors: List[Tensor] = []
     scores: List[Tensor] = []
     levels: List[Tensor] = []
     for level, (cls, reg, prior) in enumerate(
-            zip(cls_scores, bbox_preds, priors)):
+            zip(cls_score_list, bbox_pred_list, mlvl_priors)):
         cls = cls.permute(1, 2, 0).reshape(-1, head.cls_out_channels)
         score = (cls.sigmoid() if head.use_sigmoid_cls else
                  cls.softmax(-1)[:, :-1]).reshape(-1)
@@ -64,33 +71,25 @@ def proposals_of_image(head: nn.Module, cls_scores: Sequence[Tensor],
         cat_boxes(anchors), torch.cat(deltas), max_shape=img_meta['img_shape'])
     results.scores = torch.cat(scores)
     results.level_ids = torch.cat(levels)
-    cfg = ConfigDict(cfg)
     cfg.nms = dict(cfg.nms, split_thr=0)
-    return head._bbox_post_process(results=results, cfg=cfg, img_meta=img_meta)
+    return head._bbox_post_process(results=results, cfg=cfg, rescale=rescale,
+                                   with_nms=with_nms, img_meta=img_meta)
 
 
-def attach_proposals(head: nn.Module, marker: object) -> bool:
+def attach_proposals(head: Any, marker: object) -> bool:
     """Let ``head`` give its proposals by :func:`proposals_of_image`
     (``marker`` kept on the method: :func:`~.use.detach_backend`).
 
     Returns:
         bool: whether it was attached: only to mmdet's own ``RPNHead``, not
-        to a subclass, which may give other proposals.
+        to a subclass, which may give other proposals (nor to None).
     """
     from mmdet.models.dense_heads import RPNHead
     if type(head) is not RPNHead:
         return False
-    own = head._predict_by_feat_single
 
-    def predict_single(self, cls_score_list, bbox_pred_list,
-                       score_factor_list, mlvl_priors, img_meta, cfg,
-                       rescale=False, with_nms=True):
-        if rescale or not with_nms:  # not in a two-stage predict
-            return own(cls_score_list, bbox_pred_list, score_factor_list,
-                       mlvl_priors, img_meta, cfg, rescale, with_nms)
-        return proposals_of_image(self, cls_score_list, bbox_pred_list,
-                                  mlvl_priors, img_meta,
-                                  self.test_cfg if cfg is None else cfg)
+    def predict_single(self, *args, **kwargs) -> InstanceData:
+        return proposals_of_image(self, *args, **kwargs)
 
     predict_single.backend = marker
     head._predict_by_feat_single = types.MethodType(predict_single, head)

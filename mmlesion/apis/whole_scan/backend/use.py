@@ -101,9 +101,7 @@ def attach_backend(model: nn.Module, runner: FeaturePart,
         head.forward = head_forward
     if box_head is not None:
         _attach_box_head(model.roi_head, box_head)
-    rpn_head = getattr(model, 'rpn_head', None)
-    if isinstance(rpn_head, nn.Module):
-        attach_proposals(rpn_head, runner)
+    attach_proposals(getattr(model, 'rpn_head', None), runner)
 
 
 def detach_backend(model: nn.Module) -> None:
