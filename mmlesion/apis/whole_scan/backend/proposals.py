@@ -23,14 +23,17 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 
-def proposals_of_image(head: nn.Module, cls_score_list: Sequence[Tensor],
-                       bbox_pred_list: Sequence[Tensor],
-                       score_factor_list: Any,
-                       mlvl_priors: Sequence[Tensor], img_meta: dict,
-                       cfg: Optional[ConfigDict], rescale: bool = False,
-                       with_nms: bool = True) -> InstanceData:
+def _proposals_of_image(head: nn.Module,
+                        cls_score_list: Sequence[Tensor],
+                        bbox_pred_list: Sequence[Tensor],
+                        score_factor_list: Any,
+                        mlvl_priors: Sequence[Tensor], img_meta: dict,
+                        cfg: Optional[ConfigDict], rescale: bool = False,
+                        with_nms: bool = True) -> InstanceData:
     """One image's proposals, as mmdet's ``RPNHead`` gives them (module
     doc); the arguments of its ``_predict_by_feat_single``, by its names.
+    Private like the mmdet method it stands in for, whose arguments it must
+    take (so no settings object).
 
     Args:
         head (nn.Module): an mmdet ``RPNHead``.
@@ -77,7 +80,7 @@ def proposals_of_image(head: nn.Module, cls_score_list: Sequence[Tensor],
 
 
 def attach_proposals(head: Any, marker: object) -> bool:
-    """Let ``head`` give its proposals by :func:`proposals_of_image`
+    """Let ``head`` give its proposals by :func:`_proposals_of_image`
     (``marker`` kept on the method: :func:`~.use.detach_backend`).
 
     Returns:
@@ -89,7 +92,7 @@ def attach_proposals(head: Any, marker: object) -> bool:
         return False
 
     def predict_single(self, *args, **kwargs) -> InstanceData:
-        return proposals_of_image(self, *args, **kwargs)
+        return _proposals_of_image(self, *args, **kwargs)
 
     predict_single.backend = marker
     head._predict_by_feat_single = types.MethodType(predict_single, head)
