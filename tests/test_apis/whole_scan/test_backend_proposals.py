@@ -64,7 +64,7 @@ def test_only_mmdets_own_rpn_head_and_detach_gives_it_back():
     from mmdet.models.dense_heads import RPNHead
 
     class OtherProposals(RPNHead):
-        pass
+        """A subclass: its proposals may differ from mmdet's."""
 
     other = _rpn_head()
     other.__class__ = OtherProposals

@@ -13,7 +13,7 @@ only by an offset on their coordinates. Here the best are taken by
 comparisons across levels). The rest is the head's own: its box coder, its
 ``_bbox_post_process`` (the small-box filter, ``max_per_img``, rescaling).
 """
-import types
+import functools
 from typing import Any, List, Optional, Sequence
 
 import torch
@@ -91,9 +91,7 @@ def attach_proposals(head: Any, marker: object) -> bool:
     if type(head) is not RPNHead:
         return False
 
-    def predict_single(self, *args, **kwargs) -> InstanceData:
-        return _proposals_of_image(self, *args, **kwargs)
-
+    predict_single = functools.partial(_proposals_of_image, head)
     predict_single.backend = marker
-    head._predict_by_feat_single = types.MethodType(predict_single, head)
+    head._predict_by_feat_single = predict_single
     return True
